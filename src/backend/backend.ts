@@ -1,0 +1,42 @@
+/**
+ * What the network walker needs from a compute backend: each op's forward and backward.
+ *
+ * A backend returns, with every forward result, an opaque cache that only its own backward
+ * reads. The reference backend (reference.ts) is the plain loops of src/ops; the WebAssembly
+ * backend implements the same contract with SIMD kernels. Any other JavaScript implementation
+ * (a WebGPU port, say) can be dropped into the same walker and compared op by op.
+ */
+
+import type { Conv2dParams } from '../ops/conv2d.js';
+import type { LrnParams } from '../ops/lrn.js';
+import type { MaxPoolParams } from '../ops/maxpool.js';
+import type { AdaptiveAvgPoolParams } from '../ops/adaptive-avgpool.js';
+import type { FloatArray, Tensor } from '../tensor.js';
+
+export type OpCache = unknown;
+
+export interface Forward<A extends FloatArray> {
+  y: Tensor<A>;
+  cache: OpCache;
+}
+
+export interface Backend {
+  readonly name: string;
+  conv2dForward<A extends FloatArray>(x: Tensor<A>, w: Tensor<A>, b: Tensor<A> | null, params: Conv2dParams): Forward<A>;
+  conv2dBackward<A extends FloatArray>(cache: OpCache, dy: Tensor<A>): { dx: Tensor<A>; dw: Tensor<A>; db: Tensor<A> };
+  reluForward<A extends FloatArray>(x: Tensor<A>): Forward<A>;
+  reluBackward<A extends FloatArray>(cache: OpCache, dy: Tensor<A>): { dx: Tensor<A> };
+  lrnForward<A extends FloatArray>(x: Tensor<A>, params: LrnParams): Forward<A>;
+  lrnBackward<A extends FloatArray>(cache: OpCache, dy: Tensor<A>): { dx: Tensor<A> };
+  maxPoolForward<A extends FloatArray>(x: Tensor<A>, params: MaxPoolParams): Forward<A>;
+  maxPoolBackward<A extends FloatArray>(cache: OpCache, dy: Tensor<A>): { dx: Tensor<A> };
+  adaptiveAvgPoolForward<A extends FloatArray>(x: Tensor<A>, params: AdaptiveAvgPoolParams): Forward<A>;
+  adaptiveAvgPoolBackward<A extends FloatArray>(cache: OpCache, dy: Tensor<A>): { dx: Tensor<A> };
+  linearForward<A extends FloatArray>(x: Tensor<A>, w: Tensor<A>, b: Tensor<A> | null): Forward<A>;
+  linearBackward<A extends FloatArray>(cache: OpCache, dy: Tensor<A>): { dx: Tensor<A>; dw: Tensor<A>; db: Tensor<A> };
+  dropoutForward<A extends FloatArray>(x: Tensor<A>, p: number, mask: Uint8Array): Forward<A>;
+  dropoutBackward<A extends FloatArray>(cache: OpCache, dy: Tensor<A>): { dx: Tensor<A> };
+  softmaxForward<A extends FloatArray>(x: Tensor<A>): Forward<A>;
+  crossEntropyForward<A extends FloatArray>(logits: Tensor<A>, labels: Int32Array): { loss: number; cache: OpCache };
+  crossEntropyBackward<A extends FloatArray>(cache: OpCache): { dlogits: Tensor<A> };
+}
