@@ -104,7 +104,8 @@ export function parseNpy(bytes: Uint8Array): NpyArray {
 
   // Copy into a fresh ArrayBuffer: the data start need not be a multiple of the element size
   // (numpy aligns it to 64, other writers may not), and typed arrays need aligned offsets.
-  const copy = bytes.slice(dataStart, dataStart + declared);
+  // (Uint8Array.prototype.slice, not bytes.slice: on a Node Buffer .slice is a view, not a copy.)
+  const copy = Uint8Array.prototype.slice.call(bytes, dataStart, dataStart + declared);
   if (bigEndian === HOST_IS_LITTLE_ENDIAN) swapBytes(copy, itemsize);
   return { dtype, shape, data: typedArray(dtype, copy.buffer, count) };
 }

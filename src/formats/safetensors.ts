@@ -207,7 +207,8 @@ function tensorData(bytes: Uint8Array, start: number, dtype: SafetensorsDtype, b
   let buffer: ArrayBufferLike = bytes.buffer;
   let offset = bytes.byteOffset + start;
   if (offset % itemsize !== 0 || !HOST_IS_LITTLE_ENDIAN) {
-    const copy = bytes.slice(start, start + byteLength);
+    // Uint8Array.prototype.slice copies even when `bytes` is a Node Buffer (whose .slice is a view).
+    const copy = Uint8Array.prototype.slice.call(bytes, start, start + byteLength);
     if (!HOST_IS_LITTLE_ENDIAN) swapBytes(copy, itemsize);
     buffer = copy.buffer;
     offset = 0;

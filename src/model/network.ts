@@ -27,6 +27,8 @@ export interface ForwardOptions {
   masks?: Map<string, Uint8Array>;
   /** Train mode: where masks not given in `masks` are drawn from. */
   rng?: Rng;
+  /** Called before each layer runs (progress reporting). */
+  onLayer?: (index: number, count: number, spec: LayerSpec) => void;
 }
 
 export interface ForwardPass<A extends FloatArray> {
@@ -103,7 +105,8 @@ export function forward<A extends FloatArray>(
   const caches: OpCache[] = [];
   const masks = new Map<string, Uint8Array>();
   let h = x;
-  for (const spec of arch.layers) {
+  for (const [index, spec] of arch.layers.entries()) {
+    options.onLayer?.(index, arch.layers.length, spec);
     let step: { y: Tensor<A>; cache: OpCache };
     switch (spec.kind) {
       case 'conv':

@@ -301,3 +301,14 @@ describe('npy: bad input', () => {
     expectUserError(() => inFile('weights/conv1.npy', () => parseNpy(new Uint8Array(3))), 'weights/conv1.npy: not a .npy file (bad magic)');
   });
 });
+
+describe('parseNpy on a Node Buffer', () => {
+  it('copies the data even though Buffer.prototype.slice returns a view', () => {
+    // A Buffer carved out of a larger pool at a non-zero offset, as fs.readFileSync may return.
+    const bytes = writeNpy({ dtype: 'float32', shape: [3], data: Float32Array.from([0.5, 1.5, -2]) });
+    const pool = Buffer.alloc(bytes.length + 13);
+    pool.set(bytes, 13);
+    const a = parseNpy(pool.subarray(13));
+    expect(Array.from(a.data as Float32Array)).toEqual([0.5, 1.5, -2]);
+  });
+});

@@ -385,3 +385,16 @@ describe('safetensors: bad input', () => {
     );
   });
 });
+
+describe('parseSafetensors on a Node Buffer', () => {
+  it('reads tensors at unaligned offsets of a Buffer correctly', () => {
+    const bytes = writeSafetensors([
+      ['a', { dtype: 'U8', shape: [3], data: Uint8Array.from([1, 2, 3]) }],
+      ['b', { dtype: 'F32', shape: [2], data: Float32Array.from([0.25, -8]) }],
+    ]);
+    const pool = Buffer.alloc(bytes.length + 5);
+    pool.set(bytes, 5);
+    const f = parseSafetensors(pool.subarray(5));
+    expect(Array.from(f.tensors.get('b')!.data as Float32Array)).toEqual([0.25, -8]);
+  });
+});
