@@ -26,10 +26,11 @@ export function windowCount(
   rounding: Rounding = 'floor',
 ): number {
   const span = size + padBefore + padAfter - kernel;
-  if (span < 0) return 0;
   let count = (rounding === 'ceil' ? Math.ceil(span / stride) : Math.floor(span / stride)) + 1;
   if (rounding === 'ceil' && (count - 1) * stride >= size + padBefore) count -= 1;
-  return count;
+  // A kernel longer than the padded input fits no window (floor), or one that hangs over (ceil,
+  // when it is shorter by less than a stride, e.g. size 1, kernel 2, stride 2 gives 1).
+  return Math.max(0, count);
 }
 
 /** Padding on the four sides of a 2-d window op, in ONNX order: top, left, bottom, right. */

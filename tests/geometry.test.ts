@@ -44,13 +44,11 @@ describe('windowCount', () => {
     expect(windowCount(6, 3, 2, 1, 1, 'floor')).toBe(3);
   });
 
-  // KNOWN BUG, reported: with ceil rounding, windowCount returns 0 whenever the kernel is longer
-  // than the padded input, but its own documented formula ceil(span / stride) + 1, PyTorch
-  // (pooling_output_shape_pad_lr: div_rtn(span + stride - 1, stride) + 1) and Caffe
-  // (ceil(span / stride) + 1) all give 1 window when -stride < span < 0: that window starts at the
-  // first sample and is clipped. E.g. nn.MaxPool2d(2, 2, ceil_mode=True) on a 1x1 map gives 1x1.
-  // `it.fails` keeps the suite green until geometry.ts is fixed; then turn it into `it`.
-  it.fails('KNOWN BUG: ceil fits one clipped window when the kernel overhangs by less than the stride (1, k2, s2 -> 1)', () => {
+  // With ceil rounding, a kernel longer than the padded input by less than a stride still fits one
+  // clipped window: ceil(span / stride) + 1 = 1 for -stride < span < 0, as PyTorch
+  // (pooling_output_shape_pad_lr: div_rtn(span + stride - 1, stride) + 1) and Caffe compute it.
+  // E.g. nn.MaxPool2d(2, 2, ceil_mode=True) on a 1x1 map gives 1x1. (Once a bug here.)
+  it('ceil fits one clipped window when the kernel overhangs by less than the stride (1, k2, s2 -> 1)', () => {
     expect(windowCount(1, 2, 2, 0, 0, 'ceil')).toBe(1); //  span -1: ceil(-1/2) + 1 = 1
     expect(windowCount(2, 3, 2, 0, 0, 'ceil')).toBe(1); //  span -1
     expect(windowCount(1, 4, 3, 0, 1, 'ceil')).toBe(1); //  span -2 > -3
@@ -81,10 +79,6 @@ describe('windowCount', () => {
           while (ceil * stride + kernel <= size + before + after + stride - 1 && ceil * stride - before < size) ceil++;
           expect(windowCount(size, kernel, stride, before, after, 'floor')).toBe(floor);
           expect(ceil - floor === 0 || ceil - floor === 1).toBe(true);
-          // Excluded: ceil with a kernel longer than the padded input by less than the stride, a known
-          // bug asserted by the KNOWN BUG test below (windowCount returns 0 there, PyTorch and Caffe 1).
-          const span = size + before + after - kernel;
-          if (span < 0 && span > -stride) return;
           expect(windowCount(size, kernel, stride, before, after, 'ceil')).toBe(ceil);
         },
       ),

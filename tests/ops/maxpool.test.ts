@@ -178,9 +178,8 @@ describe('maxpool hand cases', () => {
     expect(Array.from(y.data)).toEqual([-1, -2, -3, -1, -2, -3, -4, -5, -6]);
   });
 
-  // KNOWN BUG, reported (see tests/geometry.test.ts): PyTorch's MaxPool2d(2, 2, ceil_mode=True)
-  // maps a 1x1 input to 1x1 (one clipped window); here windowCount returns 0 and the op throws.
-  it.fails('KNOWN BUG: ceil mode on a map smaller than the kernel gives one clipped window (1x1, k2, s2 -> 1x1)', () => {
+  // PyTorch's MaxPool2d(2, 2, ceil_mode=True) maps a 1x1 input to 1x1 (one clipped window).
+  it('ceil mode on a map smaller than the kernel gives one clipped window (1x1, k2, s2 -> 1x1)', () => {
     const { y } = maxPoolForward(t([4], [1, 1, 1, 1]), { kernel: 2, stride: 2, pads: [0, 0, 0, 0], rounding: 'ceil' });
     expect(y.shape).toEqual([1, 1, 1, 1]);
     expect(Array.from(y.data)).toEqual([4]);
