@@ -10,6 +10,7 @@ import { type CommandSpec, type ParsedOptions, formatHelp, parseArgs } from './a
 import { initSpec, runInit } from './commands/init.js';
 import { runSummary, summarySpec } from './commands/summary.js';
 import { runTrace, traceSpec } from './commands/trace.js';
+import { runTrain, trainSpec } from './commands/train.js';
 
 type Writer = (s: string) => void;
 interface Command {
@@ -21,6 +22,7 @@ const COMMANDS: Command[] = [
   { spec: summarySpec, run: runSummary },
   { spec: traceSpec, run: runTrace },
   { spec: initSpec, run: runInit },
+  { spec: trainSpec, run: runTrain },
 ];
 
 function usage(): string {

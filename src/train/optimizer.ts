@@ -1,0 +1,71 @@
+/**
+ * Stochastic gradient descent with momentum and weight decay (paper section 5), in the two forms
+ * that differ right after a learning-rate change:
+ *
+ *   paper (also Caffe):  v <- mu * v - wd * lr * w - lr * g ;   w <- w + v
+ *   pytorch (torch.optim.SGD, dampening 0, no Nesterov):
+ *                        v <- mu * v + (g + wd * w)          ;   w <- w - lr * v
+ *
+ * With a constant learning rate the two give the same weights (the paper's v is -lr times
+ * PyTorch's). Weight decay applies to every parameter, biases included, as torch.optim.SGD does.
+ * (Caffe's bvlc_alexnet solver also doubles the bias learning rate and exempts biases from decay;
+ * that is not modelled here.)
+ *
+ * Arithmetic per element in float64, stored to float32. Weights and momenta that fall below the
+ * smallest normal float32 are flushed to zero: WebAssembly has no flush-to-zero mode, and
+ * subnormal operands make SIMD arithmetic about 100x slower.
+ */
+
+import type { Weights } from '../model/network.js';
+import type { Tensor } from '../tensor.js';
+
+export type UpdateForm = 'paper' | 'pytorch';
+
+export interface SgdOptions {
+  momentum: number;
+  weightDecay: number;
+  update: UpdateForm;
+}
+
+/** The smallest positive normal float32, 2^-126. */
+const MIN_NORMAL_F32 = 1.1754943508222875e-38;
+
+function flush(v: number): number {
+  return Math.abs(v) < MIN_NORMAL_F32 ? 0 : v;
+}
+
+/** Momentum buffers, one per parameter, zero to start. */
+export function zeroMomentum(weights: Weights<Float32Array>): Map<string, Float32Array> {
+  return new Map([...weights].map(([k, t]) => [k, new Float32Array(t.data.length)]));
+}
+
+/** One SGD step on every parameter, in place. */
+export function sgdStep(
+  weights: Weights<Float32Array>,
+  grads: Map<string, Tensor>,
+  momentum: Map<string, Float32Array>,
+  lr: number,
+  options: SgdOptions,
+): void {
+  const { momentum: mu, weightDecay: wd, update } = options;
+  for (const [key, param] of weights) {
+    const g = grads.get(key);
+    const v = momentum.get(key);
+    if (!g || !v) throw new Error(`sgd: no gradient or momentum for "${key}"`);
+    const w = param.data;
+    const gd = g.data;
+    if (update === 'paper') {
+      for (let i = 0; i < w.length; i++) {
+        const vi = flush(mu * v[i] - wd * lr * w[i] - lr * gd[i]);
+        v[i] = vi;
+        w[i] = flush(w[i] + v[i]);
+      }
+    } else {
+      for (let i = 0; i < w.length; i++) {
+        const vi = flush(mu * v[i] + (gd[i] + wd * w[i]));
+        v[i] = vi;
+        w[i] = flush(w[i] - lr * v[i]);
+      }
+    }
+  }
+}
