@@ -12,10 +12,12 @@
  * where C[m, n] lives at c[m*ldc + n] (row-major) or, with cTransposed, at c[n*ldc + m].
  *
  * Operands come packed (pack.ts), so one kernel serves every product whatever the layout of its
- * sources:
- *   A  [ceil(M/4)][K][4]  micro-panels of 4 rows, k-major; a ragged last panel repeats row M-1
- *   B  [ceil(N/8)][K][8]  panels of 8 columns, k-major (XNNPACK "goi" for weights); a ragged last
- *                         panel is zero-padded
+ * sources. Per K block of KC rows (kc = KC, or less for the last block):
+ *   A  [ceil(M/4)][kc][4]  micro-panels of 4 rows, k-major; a ragged last panel repeats row M-1
+ *   B  [ceil(N/8)][kc][8]  panels of 8 columns, k-major (XNNPACK "goi" for weights); a ragged last
+ *                          panel is zero-padded
+ * and the K blocks one after the other (BLIS's packed blocks: a sweep over a block's panels reads
+ * memory in order, which matters when B streams from DRAM, as the fc weights do).
  *
  * How the products of AlexNet map onto it (M = rows of A, N = the 8-wide panel dimension):
  *   conv forward    Y_g[OCg, P] = W_g . cols + b     M = P,   N = OCg, K = K;   C^T stored (NCHW), bias along N
@@ -317,8 +319,8 @@ export function f32_gemm_4x8__scalar(
  * C = A . B (+ bias) (then ReLU), or C += A . B with `accumulate`; A and B packed (pack.ts).
  *
  *   m, n, k       GEMM sizes: C is [m, n], A [m, k], B [k, n]
- *   a             packed A, [ceil(m/4)][k][4]
- *   b             packed B, [ceil(n/8)][k][8]
+ *   a             packed A, 4*ceil(m/4)*k floats (pack.ts)
+ *   b             packed B, 8*ceil(n/8)*k floats
  *   c, ldc        C[i, j] at c[i*ldc + j], or c[j*ldc + i] with cTransposed (ldc in floats)
  *   bias          0 for none, else m floats (biasAlongM) or n floats added before the products;
  *                 ignored with accumulate
@@ -332,20 +334,22 @@ export function f32_gemm(
   accumulate: bool, relu: bool,
 ): void {
   const blocks = k > 0 ? (k + KC - 1) / KC : 1; // k = 0 still writes bias (or keeps C) and ReLU
+  const mp = <usize>((m + MR - 1) & ~(MR - 1)), np = <usize>((n + NR - 1) & ~(NR - 1));
   for (let kb = 0; kb < blocks; kb++) {
     const k0 = kb * KC;
     const kc = min(KC, k - k0);
+    const aBlock = a + (<usize>k0 * mp << 2), bBlock = b + (<usize>k0 * np << 2);
     const first = kb == 0, last = kb == blocks - 1;
     const initFromC = accumulate || !first;
     for (let m0 = 0; m0 < m; m0 += MC) {
       const m1 = min(m, m0 + MC);
       for (let n0 = 0; n0 < n; n0 += NR) {
         const nr = min(NR, n - n0);
-        const bPanel = b + ((<usize>(n0 / NR) * k + k0) * NR << 2);
+        const bPanel = bBlock + (<usize>n0 * kc << 2); // panel n0/8 of the block: (n0/8)*kc*8 floats in
         const biasN = bias != 0 && !biasAlongM ? bias + (<usize>n0 << 2) : 0;
         for (let i0 = m0; i0 < m1; i0 += MR) {
           const mr = min(MR, m - i0);
-          const aPanel = a + ((<usize>(i0 / MR) * k + k0) * MR << 2);
+          const aPanel = aBlock + (<usize>i0 * kc << 2);
           const cTile = cTransposed ? c + ((<usize>n0 * ldc + i0) << 2) : c + ((<usize>i0 * ldc + n0) << 2);
           const biasM = bias != 0 && biasAlongM ? bias + (<usize>i0 << 2) : 0;
           ukernel(mr, nr, kc, aPanel, bPanel, cTile, ldc, cTransposed, initFromC, biasN, biasM, relu && last);

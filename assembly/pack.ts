@@ -4,23 +4,31 @@
  * Names follow XNNPACK: "packw" packs the weight-side operand B into panels of 8 columns, "packx"
  * packs the other operand A into micro-panels of 4 rows. The suffix names the source layout:
  *
- *   x32_packw_gemm_goi_x8   B from [N, K] rows (o = output, i = input: PyTorch's weight layout)
- *       out[j/8][k][j%8] = src[j*ld + k]          for j < N, zero for N <= j < 8*ceil(N/8)
- *   x32_packw_gemm_gio_x8   B from [K, N] rows
- *       out[j/8][k][j%8] = src[k*ld + j]          (same padding)
- *   x32_packx_4x            A from [M, K] rows
- *       out[i/4][k][i%4] = src[min(i, M-1)*ld + k] for i < 4*ceil(M/4)
- *   x32_packx_4x_t          A from [K, M] rows (e.g. the im2col matrix [K, P], pixels on M)
- *       out[i/4][k][i%4] = src[k*ld + min(i, M-1)]
+ *   x32_packw_gemm_goi_x8   B from [N, K] rows (o = output, i = input: PyTorch's weight layout),
+ *                           B[k, j] = src[j*ld + k]
+ *   x32_packw_gemm_gio_x8   B from [K, N] rows, B[k, j] = src[k*ld + j]
+ *   x32_packx_4x            A from [M, K] rows, A[i, k] = src[i*ld + k]
+ *   x32_packx_4x_t          A from [K, M] rows (e.g. the im2col matrix [K, P]), A[i, k] = src[k*ld + i]
+ *
+ * Packed layout, as BLIS packs it: K is cut into blocks of KC = 256 rows (the last one shorter);
+ * each K block holds all panels of the operand for those rows, one panel after the other, each
+ * k-major. So the micro-kernel streams one contiguous panel of the block, and a sweep over all
+ * panels of a block reads one contiguous stretch of memory:
+ *
+ *   B: element (k, j) at  k0*Np + (j/8)*kc*8 + (k-k0)*8 + j%8     Np = 8*ceil(N/8)
+ *   A: element (i, k) at  k0*Mp + (i/4)*kc*4 + (k-k0)*4 + i%4     Mp = 4*ceil(M/4)
+ *   where k0 = KC*floor(k/KC) starts k's block and kc = min(KC, K - k0) is the block's length.
  *
  * `ld` is the source's row stride in floats (>= the row length), so sub-blocks of a larger matrix
- * (one group of a grouped convolution) pack without a copy. A's ragged last micro-panel repeats
- * row M-1 rather than padding with zeros: the micro-kernel clamps its C row pointers onto row M-1
- * too, so the repeated rows recompute and re-store the same values (XNNPACK's clamping).
- * B's ragged panel is zero: those columns are computed and never stored.
+ * (one group of a grouped convolution) pack without a copy. A's rows past M (up to Mp) repeat row
+ * M-1 rather than being zero: the micro-kernel clamps its C row pointers onto row M-1 too, so the
+ * repeated rows recompute and re-store the same values (XNNPACK's clamping). B's columns past N
+ * are zero: they are computed and never stored.
  *
- * Sizes of the packed buffers in floats: A 4*ceil(M/4)*K, B 8*ceil(N/8)*K.
+ * Sizes of the packed buffers in floats: A Mp*K, B Np*K.
  */
+
+import { KC } from './gemm';
 
 // @ts-ignore: decorator
 @inline function transpose4x4Store(out: usize, r0: v128, r1: v128, r2: v128, r3: v128, stride: usize): void {
@@ -35,8 +43,8 @@
   v128.store(out + 3 * stride, f32x4.shuffle(t1, t3, 2, 3, 6, 7));
 }
 
-/** B from [N, K] rows (weights [OC, K] for the conv forward; [OUT, IN] for fc forward). */
-export function x32_packw_gemm_goi_x8(n: i32, k: i32, src: usize, ld: i32, out: usize): void {
+/** One K block of kc rows: B from [N, K] rows into panels [N/8][kc][8]. */
+function packwGoiBlock(n: i32, k: i32, src: usize, ld: i32, out: usize): void {
   const rowBytes = <usize>ld << 2;
   for (let j0 = 0; j0 < n; j0 += 8) {
     const nr = min(8, n - j0);
@@ -64,8 +72,8 @@ export function x32_packw_gemm_goi_x8(n: i32, k: i32, src: usize, ld: i32, out: 
   }
 }
 
-/** B from [K, N] rows (W [OC, K] read as [K', N'] = [OC, K] for conv dcols; x [B, IN] for fc dW). */
-export function x32_packw_gemm_gio_x8(n: i32, k: i32, src: usize, ld: i32, out: usize): void {
+/** One K block of kc rows: B from [K, N] rows into panels [N/8][kc][8]. */
+function packwGioBlock(n: i32, k: i32, src: usize, ld: i32, out: usize): void {
   const rowBytes = <usize>ld << 2;
   for (let j0 = 0; j0 < n; j0 += 8) {
     const nr = min(8, n - j0);
@@ -91,8 +99,8 @@ export function x32_packw_gemm_gio_x8(n: i32, k: i32, src: usize, ld: i32, out: 
   }
 }
 
-/** A from [M, K] rows (x [B, IN] for fc forward, dY_g [OCg, P] for conv dW). */
-export function x32_packx_4x(m: i32, k: i32, src: usize, ld: i32, out: usize): void {
+/** One K block of kc rows: A from [M, K] rows into micro-panels [M/4][kc][4]. */
+function packxBlock(m: i32, k: i32, src: usize, ld: i32, out: usize): void {
   const rowBytes = <usize>ld << 2;
   for (let i0 = 0; i0 < m; i0 += 4) {
     // Rows past M clamp onto row M-1.
@@ -119,8 +127,8 @@ export function x32_packx_4x(m: i32, k: i32, src: usize, ld: i32, out: usize): v
   }
 }
 
-/** A from [K, M] rows (cols [K, P] for conv forward, dY_g [OCg, P] for conv dcols, dy [B, OUT] for fc dW). */
-export function x32_packx_4x_t(m: i32, k: i32, src: usize, ld: i32, out: usize): void {
+/** One K block of kc rows: A from [K, M] rows into micro-panels [M/4][kc][4]. */
+function packxTBlock(m: i32, k: i32, src: usize, ld: i32, out: usize): void {
   const rowBytes = <usize>ld << 2;
   for (let i0 = 0; i0 < m; i0 += 4) {
     const panel = out + (<usize>i0 * k << 2);
@@ -142,5 +150,37 @@ export function x32_packx_4x_t(m: i32, k: i32, src: usize, ld: i32, out: usize):
         s += rowBytes;
       }
     }
+  }
+}
+
+/** B from [N, K] rows: weights [OC, K] for the conv forward, [OUT, IN] for the fc forward. */
+export function x32_packw_gemm_goi_x8(n: i32, k: i32, src: usize, ld: i32, out: usize): void {
+  const np = <usize>((n + 7) & ~7);
+  for (let k0 = 0; k0 < k; k0 += KC) {
+    packwGoiBlock(n, min(KC, k - k0), src + (<usize>k0 << 2), ld, out + (<usize>k0 * np << 2));
+  }
+}
+
+/** B from [K, N] rows: W [OC, K] as [K', N'] for conv dx; W [OUT, IN] for fc dx; x [B, IN] for fc dW. */
+export function x32_packw_gemm_gio_x8(n: i32, k: i32, src: usize, ld: i32, out: usize): void {
+  const np = <usize>((n + 7) & ~7);
+  for (let k0 = 0; k0 < k; k0 += KC) {
+    packwGioBlock(n, min(KC, k - k0), src + (<usize>k0 * ld << 2), ld, out + (<usize>k0 * np << 2));
+  }
+}
+
+/** A from [M, K] rows: x [B, IN] for the fc forward, dY_g [OCg, P] for conv dW. */
+export function x32_packx_4x(m: i32, k: i32, src: usize, ld: i32, out: usize): void {
+  const mp = <usize>((m + 3) & ~3);
+  for (let k0 = 0; k0 < k; k0 += KC) {
+    packxBlock(m, min(KC, k - k0), src + (<usize>k0 << 2), ld, out + (<usize>k0 * mp << 2));
+  }
+}
+
+/** A from [K, M] rows: cols [K, P] for the conv forward, dY_g [OCg, P] for conv dx, dy [B, OUT] for fc dW. */
+export function x32_packx_4x_t(m: i32, k: i32, src: usize, ld: i32, out: usize): void {
+  const mp = <usize>((m + 3) & ~3);
+  for (let k0 = 0; k0 < k; k0 += KC) {
+    packxTBlock(m, min(KC, k - k0), src + (<usize>k0 * ld << 2), ld, out + (<usize>k0 * mp << 2));
   }
 }

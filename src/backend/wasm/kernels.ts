@@ -136,12 +136,12 @@ export const GEMM_MR = 4;
 export const GEMM_NR = 8;
 export const GEMM_KC = 256;
 
-/** Floats of a packed A operand [ceil(m/4)][k][4]. */
+/** Floats of a packed A operand: micro-panels of 4 rows, 4*ceil(m/4)*k. */
 export function packedASize(m: number, k: number): number {
   return Math.ceil(m / GEMM_MR) * GEMM_MR * k;
 }
 
-/** Floats of a packed B operand [ceil(n/8)][k][8]. */
+/** Floats of a packed B operand: panels of 8 columns, 8*ceil(n/8)*k. */
 export function packedBSize(n: number, k: number): number {
   return Math.ceil(n / GEMM_NR) * GEMM_NR * k;
 }
@@ -156,9 +156,9 @@ export interface GemmArgs {
   n: number;
   /** Columns of A, rows of B: the reduction. */
   k: number;
-  /** Packed A, [ceil(m/4)][k][4] floats (packA). */
+  /** Packed A, packedASize(m, k) floats (packA). */
   a: Ptr;
-  /** Packed B, [ceil(n/8)][k][8] floats (packB). */
+  /** Packed B, packedBSize(n, k) floats (packB). */
   b: Ptr;
   /** C [m, n]: element (i, j) at c + 4*(i*ldc + j), or c + 4*(j*ldc + i) when cTransposed. */
   c: Ptr;
@@ -263,7 +263,10 @@ export class Kernels {
     this.raw.f32_gemm(m, n, k, a, b, c, ldc, +cTransposed, bias ?? 0, +(biasAlong === 'm'), +accumulate, +relu);
   }
 
-  /** Packs the B operand into [ceil(n/8)][k][8] panels, zero-padding a ragged last panel. */
+  /**
+   * Packs the B operand into panels of 8 columns per K block of GEMM_KC rows (layout in
+   * assembly/pack.ts), zero-padding a ragged last panel.
+   */
   packB(args: PackBArgs): void {
     const { from, n, k, src, out } = args;
     const ld = args.ld ?? (from === 'goi' ? k : n);
@@ -271,7 +274,10 @@ export class Kernels {
     else this.raw.x32_packw_gemm_gio_x8(n, k, src, ld, out);
   }
 
-  /** Packs the A operand into [ceil(m/4)][k][4] micro-panels, repeating row m-1 in a ragged last one. */
+  /**
+   * Packs the A operand into micro-panels of 4 rows per K block of GEMM_KC rows (layout in
+   * assembly/pack.ts), repeating row m-1 in a ragged last one.
+   */
   packA(args: PackAArgs): void {
     const { from, m, k, src, out } = args;
     const ld = args.ld ?? (from === 'mk' ? k : m);
