@@ -99,25 +99,29 @@ export function assembleBatch(
   }
 }
 
-/** Per-channel mean and standard deviation of a dataset's pixels in [0, 1]. */
+/**
+ * Per-channel mean and standard deviation of a dataset's pixels in [0, 1], computed on the 0..255
+ * values in two passes (the integer sum is exact, and no E[v^2] - E[v]^2 cancellation).
+ */
 export function channelStatistics(data: ImageDataset): Normalisation {
   const { channels: C, height: H, width: W, count } = data;
+  const n = count * H * W;
   const mean: number[] = [];
   const std: number[] = [];
   for (let c = 0; c < C; c++) {
-    let s = 0;
+    let sum = 0;
+    for (let i = 0; i < count; i++) {
+      const base = (i * C + c) * H * W;
+      for (let q = 0; q < H * W; q++) sum += data.pixels[base + q];
+    }
+    const m = sum / n;
     let ss = 0;
     for (let i = 0; i < count; i++) {
       const base = (i * C + c) * H * W;
-      for (let q = 0; q < H * W; q++) {
-        const v = data.pixels[base + q] / 255;
-        s += v;
-        ss += v * v;
-      }
+      for (let q = 0; q < H * W; q++) ss += (data.pixels[base + q] - m) ** 2;
     }
-    const n = count * H * W;
-    mean.push(s / n);
-    std.push(Math.sqrt(ss / n - (s / n) ** 2));
+    mean.push(m / 255);
+    std.push(Math.sqrt(ss / n) / 255);
   }
   return { mean, std };
 }
@@ -148,12 +152,15 @@ export function rgbPca(data: ImageDataset, sigma = 0.1): PcaNoise {
 export function symmetricEigen3(m: Float64Array): { vectors: Float64Array; values: Float64Array } {
   const a = Float64Array.from(m);
   const v = Float64Array.from([1, 0, 0, 0, 1, 0, 0, 0, 1]);
+  // Stop when the off-diagonal part is negligible relative to the matrix (scale-free).
+  let norm = 0;
+  for (const x of m) norm += x * x;
   for (let sweep = 0; sweep < 50; sweep++) {
     const off = a[1] * a[1] + a[2] * a[2] + a[5] * a[5];
-    if (off < 1e-30) break;
+    if (off <= 1e-30 * norm) break;
     for (const [p, q] of [[0, 1], [0, 2], [1, 2]]) {
       const apq = a[p * 3 + q];
-      if (Math.abs(apq) < 1e-300) continue;
+      if (apq === 0) continue;
       const theta = (a[q * 3 + q] - a[p * 3 + p]) / (2 * apq);
       const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
       const c = 1 / Math.sqrt(t * t + 1);

@@ -325,13 +325,9 @@ describe('symmetricEigen3', () => {
     for (let r = 0; r < 3; r++) expect(Math.abs(ones.vectors[r * 3 + top])).toBeCloseTo(1 / Math.sqrt(3), 14);
   });
 
-  // Known limitation (reported): the Jacobi sweeps stop when the squared off-diagonal sum is below
-  // the absolute 1e-30, so a matrix of scale 1e-16 is returned unrotated (its diagonal as the
-  // eigenvalues, the axes as eigenvectors), and smaller scales lose accuracy progressively (random
-  // matrices of scale 1e-8: relative residuals up to 1e-7). Covariances of RGB values in [0, 1] are
-  // of scale 1e-2, where the residual is 1e-13. A threshold relative to the matrix (e.g. 1e-30
-  // times the sum of squares of all entries) would fix it.
-  it.fails('known limitation: [[1, 1, 0], [1, 2, 0], [0, 0, 3]] * 1e-16 is not diagonalised', () => {
+  // The Jacobi sweeps stop on a threshold relative to the matrix, so tiny matrices are diagonalised
+  // as accurately as unit ones (an absolute threshold once left this one unrotated).
+  it('a matrix of scale 1e-16, [[1, 1, 0], [1, 2, 0], [0, 0, 3]] * 1e-16, is diagonalised', () => {
     const A = Float64Array.from([1, 1, 0, 1, 2, 0, 0, 0, 3].map((v) => v * 1e-16));
     const { vectors, values } = symmetricEigen3(A);
     expect(eigenResiduals(A, vectors, values).residual).toBeLessThanOrEqual(1e-12 * frobenius(A));
@@ -401,10 +397,8 @@ describe('channelStatistics', () => {
     expect(std[1]).toBeCloseTo(Math.sqrt(0.05), 14);
   });
 
-  // Known bug (reported): the variance is computed in one pass as E[v^2] - E[v]^2, which cancels
-  // to a tiny negative number for a constant channel, so the standard deviation is NaN (784 pixels
-  // of value 51: E[v^2] - E[v]^2 < 0). A two-pass (or Welford) variance gives 0.
-  it.fails('known bug: a constant channel has standard deviation 0, not NaN', () => {
+  // A one-pass E[v^2] - E[v]^2 once cancelled to a negative variance here (NaN std).
+  it('a constant channel has standard deviation 0, not NaN', () => {
     const data = dataset(1, 1, 28, 28, () => 51);
     const { mean, std } = channelStatistics(data);
     expect(mean[0]).toBeCloseTo(0.2, 14);
