@@ -11,6 +11,7 @@ import { initSpec, runInit } from './commands/init.js';
 import { runSummary, summarySpec } from './commands/summary.js';
 import { runTrace, traceSpec } from './commands/trace.js';
 import { runTrain, trainSpec } from './commands/train.js';
+import { evalSpec, runEval } from './commands/eval.js';
 
 type Writer = (s: string) => void;
 interface Command {
@@ -23,6 +24,7 @@ const COMMANDS: Command[] = [
   { spec: traceSpec, run: runTrace },
   { spec: initSpec, run: runInit },
   { spec: trainSpec, run: runTrain },
+  { spec: evalSpec, run: runEval },
 ];
 
 function usage(): string {
