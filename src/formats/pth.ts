@@ -66,8 +66,16 @@ const LEGACY_PREFIX = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x2
 const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
 const LEGACY_PROTOCOL = 1001;
 
+/** True when the file starts with the legacy format's magic number (pickled with any protocol). */
 export function looksLikeLegacyPth(bytes: Uint8Array): boolean {
-  return bytes.length >= LEGACY_PREFIX.length && LEGACY_PREFIX.every((b, i) => bytes[i] === b);
+  if (bytes.length >= LEGACY_PREFIX.length && LEGACY_PREFIX.every((b, i) => bytes[i] === b)) return true;
+  if (bytes.length < 2 || bytes[0] !== 0x80) return false;
+  // torch.save(..., pickle_protocol=4) frames the same number differently: read the first pickle.
+  try {
+    return readPickle(bytes.subarray(0, 64)).value === LEGACY_MAGIC;
+  } catch {
+    return false;
+  }
 }
 
 /** A POSIX tar header: "ustar" at byte 257 (PyTorch's pre-0.1.10 format was a tar archive). */
@@ -366,7 +374,8 @@ function materialise(key: string, t: TensorRef): Float32Array {
     if (byteOffset % 4 === 0) return new Float32Array(bytes.buffer, byteOffset, n);
   }
   const all = wholeStorage(storage);
-  if (isContiguous(size, stride)) return all.slice(start, start + n);
+  // Contiguous: a window on the (converted or viewed) storage, shared with the other tensors on it.
+  if (isContiguous(size, stride)) return all.subarray(start, start + n);
   // Strided: walk the index space in C order.
   const out = new Float32Array(n);
   const rank = size.length;
@@ -403,8 +412,11 @@ function wholeStorage(s: Storage): Float32Array {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const le = s.littleEndian;
   let out: Float32Array;
-  if (s.dtype === 'float32' && le && HOST_IS_LITTLE_ENDIAN && bytes.byteOffset % 4 === 0) {
-    out = new Float32Array(bytes.buffer, bytes.byteOffset, n);
+  if (s.dtype === 'float32' && le && HOST_IS_LITTLE_ENDIAN) {
+    // A view when aligned; otherwise (legacy files do not align) one memcpy into an aligned buffer.
+    out = bytes.byteOffset % 4 === 0
+      ? new Float32Array(bytes.buffer, bytes.byteOffset, n)
+      : new Float32Array(Uint8Array.prototype.slice.call(bytes, 0, 4 * n).buffer, 0, n);
   } else {
     out = new Float32Array(n);
     switch (s.dtype) {
