@@ -318,9 +318,12 @@ export class Kernels {
    */
   warmUp(alloc: BumpAllocator, rounds = 8): void {
     const mark = alloc.mark();
-    const m = 64, n = 64, k = GEMM_KC + 1;
-    const a = alloc.alloc(m * k), b = alloc.alloc(n * k), c = alloc.alloc(m * n);
-    const ap = alloc.alloc(packedASize(m, k)), bp = alloc.alloc(packedBSize(n, k));
+    // V8 tiers a function up after a budget of executed code: many small calls and many tiles
+    // (the driver's loops) get there sooner than one big product.
+    const m = 64, n = 64, k = GEMM_KC + 1, mSmall = 128, nSmall = 128, kSmall = 4;
+    const a = alloc.alloc(m * k), b = alloc.alloc(n * k), c = alloc.alloc(mSmall * nSmall);
+    const ap = alloc.alloc(Math.max(packedASize(m, k), packedASize(mSmall, kSmall)));
+    const bp = alloc.alloc(Math.max(packedBSize(n, k), packedBSize(nSmall, kSmall)));
     const geo: Im2colGeometry = { channels: 4, height: 12, width: 12, kernelH: 3, kernelW: 3, stride: 1, pad: 1, outH: 12, outW: 12 };
     const geo2: Im2colGeometry = { ...geo, stride: 2, outH: 6, outW: 6 };
     const x = alloc.alloc(4 * 12 * 12), cols = alloc.alloc(4 * 9 * 144);
@@ -334,11 +337,16 @@ export class Kernels {
       this.packB({ from: 'goi', n, k, src: b, out: bp });
       this.gemm({ m, n, k, a: ap, b: bp, c, ldc: n, bias: b, relu: true });
       this.gemm({ m, n, k, a: ap, b: bp, c, ldc: m, cTransposed: true, accumulate: true });
+      for (let i = 0; i < 8; i++) {
+        this.packB({ from: 'goi', n: nSmall, k: kSmall, src: b, out: bp });
+        this.packB({ from: 'gio', n: nSmall, k: kSmall, src: b, out: bp });
+        this.gemm({ m: mSmall, n: nSmall, k: kSmall, a: ap, b: bp, c, ldc: nSmall });
+        this.flushSubnormals(a, m * k);
+      }
       this.im2col(x, geo, cols);
       this.col2im(cols, geo, x);
       this.im2col(x, geo2, cols);
       this.col2im(cols, geo2, x);
-      this.flushSubnormals(c, m * n);
       this.microKernelPeak(64, GEMM_KC, ap, bp, c);
     }
     alloc.reset(mark);
