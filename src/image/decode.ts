@@ -238,8 +238,20 @@ export function decodePng(bytes: Uint8Array, options: DecodeOptions = {}): RgbIm
       prev = line;
       const outRow = (p.y0 + y * p.dy) * width;
       for (let x = 0; x < p.w; x++) {
-        for (let k = 0; k < samples; k++) s[k] = readSample(line, x * samples + k, bitDepth);
         const o = 3 * (outRow + p.x0 + x * p.dx);
+        if (bitDepth === 8 && colorType !== 3) {
+          // The common case, written out: each byte is a sample already.
+          const i = x * samples;
+          if (samples <= 2) {
+            out[o] = out[o + 1] = out[o + 2] = line[i]; // grey (alpha dropped)
+          } else {
+            out[o] = line[i];
+            out[o + 1] = line[i + 1];
+            out[o + 2] = line[i + 2]; // alpha dropped
+          }
+          continue;
+        }
+        for (let k = 0; k < samples; k++) s[k] = readSample(line, x * samples + k, bitDepth);
         if (colorType === 3) {
           out[o] = lut[3 * s[0]];
           out[o + 1] = lut[3 * s[0] + 1];
@@ -709,39 +721,46 @@ function upsampleLikeLibjpeg(raw: Uint8Array, k: number, width: number, height: 
   // The component's own size (libjpeg's downsampled_width / _height).
   const cw = Math.ceil(width / rh), ch = Math.ceil(height / rv);
   if (!(fancy1x2 || ((fancy2x1 || fancy2x2) && cw > 2))) {
-    for (let i = 0; i < width * height; i++) out[i] = raw[3 * i + k];
+    for (let i = 0, j = k; i < out.length; i++, j += 3) out[i] = raw[j];
     return out;
   }
   // Recover the stored samples: sample (r, c) covers pixels [r*rv, r*rv+rv) x [c*rh, c*rh+rh).
   const s = new Uint8Array(cw * ch);
   for (let r = 0; r < ch; r++) {
-    for (let c = 0; c < cw; c++) s[r * cw + c] = raw[3 * ((r * rv) * width + c * rh) + k];
+    const from = 3 * r * rv * width + k;
+    for (let c = 0; c < cw; c++) s[r * cw + c] = raw[from + 3 * c * rh];
   }
-  const at = (r: number, c: number) => s[r * cw + c];
-  // Output row y comes from sample row r = floor(y / rv); its other neighbour is the row above
-  // for even y and below for odd y (clamped to the edge) when rv = 2.
   for (let y = 0; y < height; y++) {
+    // Output row y comes from sample row r = floor(y / rv) (offset a in s). With rv = 2 the
+    // farther row (offset b) is the one above for even y and below for odd y, clamped at the
+    // edges; h2v1 has none.
     const r = Math.floor(y / rv);
-    const r1 = rv === 1 ? r : y % 2 === 0 ? Math.max(r - 1, 0) : Math.min(r + 1, ch - 1);
+    const a = r * cw;
+    const b = (rv === 1 ? r : y % 2 === 0 ? Math.max(r - 1, 0) : Math.min(r + 1, ch - 1)) * cw;
     const row = y * width;
     if (fancy1x2) {
+      // 3/4 nearer + 1/4 farther, biases 1 and 2 alternating by row.
       const bias = y % 2 === 0 ? 1 : 2;
-      for (let x = 0; x < width; x++) out[row + x] = (at(r, x) * 3 + at(r1, x) + bias) >> 2;
+      for (let x = 0; x < width; x++) out[row + x] = (s[a + x] * 3 + s[b + x] + bias) >> 2;
     } else if (fancy2x1) {
-      for (let x = 0; x < width; x++) {
-        const c = x >> 1;
-        const v = at(r, c);
-        if (x % 2 === 0) out[row + x] = c === 0 ? v : (v * 3 + at(r, c - 1) + 1) >> 2;
-        else out[row + x] = c === cw - 1 ? v : (v * 3 + at(r, c + 1) + 2) >> 2;
+      // Pixels 2c and 2c + 1 lie 1/4 left and right of sample c: 3/4 of it, 1/4 of its neighbour
+      // on that side (biases 1 and 2); the outermost pixels copy the edge sample.
+      for (let c = 0; c < cw; c++) {
+        const v = s[a + c], x = row + 2 * c;
+        out[x] = c === 0 ? v : (v * 3 + s[a + c - 1] + 1) >> 2;
+        if (2 * c + 1 < width) out[x + 1] = c === cw - 1 ? v : (v * 3 + s[a + c + 1] + 2) >> 2;
       }
     } else {
-      // 2 x 2: vertical 3:1 sums per column first, then horizontal 3:1 on the sums (/16).
-      const colsum = (c: number) => at(r, c) * 3 + at(r1, c);
-      for (let x = 0; x < width; x++) {
-        const c = x >> 1;
-        const t = colsum(c);
-        if (x % 2 === 0) out[row + x] = c === 0 ? (t * 4 + 8) >> 4 : (t * 3 + colsum(c - 1) + 8) >> 4;
-        else out[row + x] = c === cw - 1 ? (t * 4 + 7) >> 4 : (t * 3 + colsum(c + 1) + 7) >> 4;
+      // 2 x 2: first the vertical 3:1 sum of each column (times 4 in all), then horizontally
+      // 3:1 between column sums (times 16 in all), biases 8 and 7.
+      let last = 0, here = s[a] * 3 + s[b];
+      for (let c = 0; c < cw; c++) {
+        const next = c + 1 < cw ? s[a + c + 1] * 3 + s[b + c + 1] : 0;
+        const x = row + 2 * c;
+        out[x] = c === 0 ? (here * 4 + 8) >> 4 : (here * 3 + last + 8) >> 4;
+        if (2 * c + 1 < width) out[x + 1] = c === cw - 1 ? (here * 4 + 7) >> 4 : (here * 3 + next + 7) >> 4;
+        last = here;
+        here = next;
       }
     }
   }
@@ -769,10 +788,12 @@ const YCC = (() => {
 })();
 
 function ycbcrToRgb(y: Uint8Array, cb: Uint8Array, cr: Uint8Array, out: Uint8Array): void {
-  const clamp = (v: number) => (v < 0 ? 0 : v > 255 ? 255 : v);
-  for (let i = 0; i < y.length; i++) {
-    out[3 * i] = clamp(y[i] + YCC.crR[cr[i]]);
-    out[3 * i + 1] = clamp(y[i] + ((YCC.cbG[cb[i]] + YCC.crG[cr[i]]) >> SCALEBITS));
-    out[3 * i + 2] = clamp(y[i] + YCC.cbB[cb[i]]);
+  // A clamped view of the output does libjpeg's range_limit: stores below 0 give 0, above 255 give 255.
+  const clamped = new Uint8ClampedArray(out.buffer, out.byteOffset, out.length);
+  const { crR, cbG, crG, cbB } = YCC;
+  for (let i = 0, o = 0; i < y.length; i++, o += 3) {
+    clamped[o] = y[i] + crR[cr[i]];
+    clamped[o + 1] = y[i] + ((cbG[cb[i]] + crG[cr[i]]) >> SCALEBITS);
+    clamped[o + 2] = y[i] + cbB[cb[i]];
   }
 }
