@@ -25,9 +25,11 @@
  *   - no gamma, colour profile or EXIF orientation is applied (Image.open applies none);
  *   - CMYK JPEG (Adobe convention, inverted) goes through Pillow's CMYK -> RGB.
  *
- * Where we differ from Pillow on purpose: any CRC error refuses the file (Pillow does not check
- * the CRCs of IDAT chunks and would decode a PNG whose IDAT CRC is damaged); a JPEG without its
- * end-of-image marker is refused as truncated.
+ * Damaged files are refused as Pillow refuses them: a PNG whose image data is cut short or does
+ * not inflate, a JPEG cut anywhere before its end-of-image marker. Pillow reads a PNG that lacks
+ * only its IEND chunk, or has bytes after it, and so do we. Where we differ on purpose: any CRC
+ * error refuses the file (Pillow does not check the CRCs of IDAT chunks and would decode a PNG
+ * whose IDAT CRC is damaged).
  *
  * All of it runs in a browser: no Node API, no Buffer (jpeg-js is asked for Uint8Arrays).
  */
@@ -150,8 +152,10 @@ function readPngChunks(bytes: Uint8Array, options: DecodeOptions): { header: Png
   const idat: Uint8Array[] = [];
   let at = 8;
   for (;;) {
+    // A file that ends after its last chunk without IEND is read, as Pillow reads it.
+    if (at === bytes.length && idat.length > 0) break;
     if (at + 8 > bytes.length) {
-      throw truncatedPng(at === bytes.length ? 'file ends without an IEND chunk' : `file ends inside a chunk header at byte ${at}`);
+      throw truncatedPng(at === bytes.length ? 'file ends before the image data' : `file ends inside a chunk header at byte ${at}`);
     }
     const length = u32(bytes, at);
     const type = String.fromCharCode(...bytes.subarray(at + 4, at + 8));
