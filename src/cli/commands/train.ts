@@ -14,6 +14,7 @@ import { FASHION_MNIST_NORMALISATION, trainDefaults } from '../../train/presets.
 import type { CommandSpec, ParsedOptions } from '../args.js';
 import { ARCH_OPTION, BACKEND_OPTION, archFromOption, backendFromOption } from '../common.js';
 import { Progress } from '../progress.js';
+import { writeTrainingCurves } from '../../viz/node-viz.js';
 
 export const trainSpec: CommandSpec = {
   name: 'train',
@@ -43,6 +44,7 @@ export const trainSpec: CommandSpec = {
     'Files in the run folder:',
     '  checkpoint.safetensors  weights, momentum, step, data order, generator state (atomic writes)',
     '  metrics.jsonl           one line per epoch: epoch, step, loss, accuracy, lr, images/s',
+    '  curves.png              loss and accuracy per epoch, train and test (redrawn every epoch)',
     '  model.safetensors       the final weights, with the architecture and class names as metadata',
     '',
     'Example:',
@@ -133,7 +135,8 @@ export function runTrain(options: ParsedOptions, out: (s: string) => void, err: 
         progress.update(`epoch ${i.epoch + 1}/${config.epochs} ${bar(i.batchInEpoch / i.batchesPerEpoch)} ${i.batchInEpoch}/${i.batchesPerEpoch} loss ${i.loss.toFixed(4)} lr ${i.lr} ${i.imagesPerSecond.toFixed(0)} img/s, ${eta} left`);
       },
       onEvaluate: (done, total) => progress.update(`epoch ${state.progress.epoch + 1}: testing ${done}/${total}`),
-      onEpoch: (r) => {
+      onEpoch: (r, s) => {
+        writeTrainingCurves(join(dir, 'curves.png'), s.progress.history);
         progress.done();
         err(`epoch ${r.epoch}: train loss ${r.trainLoss.toFixed(4)} acc ${(100 * r.trainAccuracy).toFixed(2)}%, test loss ${r.testLoss.toFixed(4)} acc ${(100 * r.testAccuracy).toFixed(2)}%, lr ${r.lr}, ${r.imagesPerSecond.toFixed(0)} img/s\n`);
       },
