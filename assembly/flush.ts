@@ -1,8 +1,9 @@
 /**
- * Flush subnormals to (signed) zero: WebAssembly has no flush-to-zero mode, and an operand below
- * the smallest normal float (2^-126 ~ 1.18e-38) makes x86 multiply-adds take a microcode assist:
- * measured here, the GEMM dropped from ~32 to ~0.3 GFLOP/s. Training can produce such values
- * (decaying weights, vanishing gradients); call this on them before packing.
+ * Flush subnormals to (signed) zero: WebAssembly has no flush-to-zero mode, and on Intel cores an
+ * operand or result below the smallest normal float (2^-126 ~ 1.18e-38) makes a multiply-add take
+ * a microcode assist: on an Intel Xeon (AVX-512) the GEMM dropped from ~32 to ~0.3 GFLOP/s. AMD
+ * Zen handles most of them in hardware (bench/gemm.ts measures both on the machine it runs on). Training can produce such values (decaying weights,
+ * vanishing gradients); call this on them before packing.
  *
  * The naive loop it must equal:
  *   for i < n: if (|x[i]| < 2^-126) x[i] = sign(x[i]) * 0

@@ -42,8 +42,8 @@
  * order, one rounding per multiply and per add, exactly the naive float32 loop above. So the simd
  * and scalar builds agree bit for bit; the relaxed build fuses each multiply-add (one rounding).
  *
- * Work can be split by the host (threads, later) along M: call f32_gemm on a range of A panels
- * with the matching C offset; each C element is then still reduced in the same order.
+ * Work can be split by the host (threads, later) along M: f32_gemm takes a range of rows of C;
+ * each C element is reduced in the same order whatever the split.
  *
  * Reference: XNNPACK src/f32-gemm/gen/f32-gemm-4x8-minmax-wasmsimd-x86-loadsplat.c (the micro-kernel);
  * Goto & van de Geijn, "Anatomy of High-Performance Matrix Multiplication" (2008), and BLIS (blocking).
@@ -97,7 +97,10 @@ export const MC: i32 = 128;
 // ---------------------------------------------------------------------------------------------
 // The 4x8 micro-kernel, SIMD: 8 v128 accumulators (4 rows x two f32x4), A by load32_splat,
 // B by two v128.load per k. 8 accumulators + 4 va + 2 vb = 14 xmm registers, within the 15 V8
-// gives wasm, so the loop runs without spills.
+// gives wasm, so the loop runs without spills. Checked with `node --print-wasm-code` (Node 20.20,
+// V8 11.3, TurboFan): the loop body is 4 vbroadcastss + 2 vmovdqu + 8 vfmadd231ps (relaxed) or
+// 8 vmulps + 8 vaddps through one temporary (simd), loop counters and V8's stack check, and no
+// stack traffic. Unrolling k by 2 measured slower in both builds.
 
 // @ts-ignore: decorator
 @inline function ukernelSimd(
@@ -325,6 +328,9 @@ export function f32_gemm_4x8__scalar(
  *   bias          0 for none, else m floats (biasAlongM) or n floats added before the products;
  *                 ignored with accumulate
  *   relu          store max(0, x)
+ *   mBegin, mEnd  compute only rows [mBegin, mEnd) of C (mBegin a multiple of 4): the host splits
+ *                 work between threads this way; every element is still reduced in the same order,
+ *                 so the result does not depend on the split
  */
 export function f32_gemm(
   m: i32, n: i32, k: i32,
@@ -332,6 +338,7 @@ export function f32_gemm(
   c: usize, ldc: i32, cTransposed: bool,
   bias: usize, biasAlongM: bool,
   accumulate: bool, relu: bool,
+  mBegin: i32, mEnd: i32,
 ): void {
   const blocks = k > 0 ? (k + KC - 1) / KC : 1; // k = 0 still writes bias (or keeps C) and ReLU
   const mp = <usize>((m + MR - 1) & ~(MR - 1)), np = <usize>((n + NR - 1) & ~(NR - 1));
@@ -341,8 +348,8 @@ export function f32_gemm(
     const aBlock = a + (<usize>k0 * mp << 2), bBlock = b + (<usize>k0 * np << 2);
     const first = kb == 0, last = kb == blocks - 1;
     const initFromC = accumulate || !first;
-    for (let m0 = 0; m0 < m; m0 += MC) {
-      const m1 = min(m, m0 + MC);
+    for (let m0 = mBegin; m0 < mEnd; m0 += MC) {
+      const m1 = min(mEnd, m0 + MC);
       for (let n0 = 0; n0 < n; n0 += NR) {
         const nr = min(NR, n - n0);
         const bPanel = bBlock + (<usize>n0 * kc << 2); // panel n0/8 of the block: (n0/8)*kc*8 floats in

@@ -26,6 +26,7 @@
 
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import {
   type BuildName, BumpAllocator, GEMM_KC, Kernels, canRun, createMemory, packedASize, packedBSize,
@@ -240,6 +241,25 @@ function measure(p: Product, rng: Rng): Row {
   return { p, byBuild, maxErr, errOverBound, checked };
 }
 
+/**
+ * What subnormal operands cost: WebAssembly has no flush-to-zero, and on some x86 cores (Intel's
+ * microcode assists) a multiply-add with a subnormal operand or result is ~100x slower.
+ */
+function measureSubnormals(): string {
+  const n = 256;
+  const mark = alloc.mark();
+  const a = alloc.allocFrom(new Float32Array(packedASize(n, n)).fill(1e-39)); // subnormal
+  const b = alloc.allocFrom(new Float32Array(packedBSize(n, n)).fill(1e-3)); // products ~1e-42, sums ~3e-40
+  const c = alloc.alloc(n * n);
+  const flops = 2 * n * n * n;
+  const run = (kk: Kernels): number => median(Array.from({ length: 5 }, () => flops / time(() => kk.gemm({ m: n, n, k: n, a, b, c, ldc: n })) / 1e9));
+  const subnormal = BUILDS.map((bd) => run(kernels.get(bd)!));
+  kernels.get('simd')!.flushSubnormals(a, packedASize(n, n));
+  const flushed = BUILDS.map((bd) => run(kernels.get(bd)!));
+  alloc.reset(mark);
+  return BUILDS.map((bd, i) => `${bd} ${subnormal[i].toFixed(1)} vs ${flushed[i].toFixed(1)} GFLOP/s`).join(', ');
+}
+
 // ---------------------------------------------------------------------------------------------
 // Report.
 
@@ -257,6 +277,7 @@ function line(row: Row): string {
 
 function main(): void {
   console.log(`machine: ${machineDescription()}`);
+  const cpuStart = process.cpuUsage(), wallStart = performance.now(), loadStart = loadavg()[0];
   const startPeaks = new Map(BUILDS.map((b) => [b, measurePeak(kernels.get(b)!, 7)]));
   console.log(`micro-kernel in-cache peak: ${BUILDS.map((b) => `${b} ${startPeaks.get(b)!.toFixed(1)} GFLOP/s`).join(', ')}`);
   const rng = new Rng(2024);
@@ -269,6 +290,13 @@ function main(): void {
     }
   }
   const endPeaks = new Map(BUILDS.map((b) => [b, measurePeak(kernels.get(b)!, 7)]));
+  const subnormals = measureSubnormals();
+  console.log(`subnormal operands (256^3, every product and sum subnormal): ${subnormals}`);
+
+  const cpu = process.cpuUsage(cpuStart);
+  const cpuShare = (cpu.user + cpu.system) / 1000 / (performance.now() - wallStart);
+  const load = `this process ran ${Math.round(100 * cpuShare)}% of the wall time; 1-minute load average ${loadStart.toFixed(1)} at the start, ${loadavg()[0].toFixed(1)} at the end`;
+  console.log(`load: ${load}`);
 
   // Conv totals: time-weighted over every product and call of both networks.
   const summary = BUILDS.map((b) => {
@@ -310,6 +338,7 @@ function main(): void {
     `- date: ${today()}`,
     `- machine: ${machineDescription()}`,
     `- command: \`npx tsx bench/gemm.ts --seconds ${seconds} --batch ${batch}\`, one thread`,
+    `- load: ${load} (other work shares the machine)`,
     `- micro-kernel 4x8, KC ${GEMM_KC}; in-cache peak (GFLOP/s, start / end of run): ${BUILDS.map((b) => `${b} ${startPeaks.get(b)!.toFixed(1)} / ${endPeaks.get(b)!.toFixed(1)}`).join(', ')}`,
     '- shapes: inferShapes(torchvision, [N, 3, 224, 224]) and (caffe, [N, 3, 227, 227]); conv products per image and group',
     '  (fwd [P, OCg] = cols^T W^T stored NCHW with bias and ReLU; dW = dY cols^T; dx = W^T dY before col2im),',
@@ -320,6 +349,7 @@ function main(): void {
     '  operands that change every call (not the weights); every product validated first against float64 (error / bound < 1:',
     '  within gamma_(K+1) * sum |a b|)',
     '',
+    `- subnormal operands, 256x256x256 with every product and partial sum subnormal, vs the same after flush_subnormals: ${subnormals}`,
     ...summary.map((s) => `- ${s.b}: conv products overall ${s.gflops.toFixed(1)} GFLOP/s = ${Math.round(100 * s.ofPeak)}% of peak (lowest row ${Math.round(100 * s.worst)}%)`),
     '',
     table,

@@ -20,7 +20,8 @@
  *   - K below, at and above the K block and two blocks (255, 256, 257, 512, 513, 769) with partial
  *     and full tiles in M and N;
  *   - M around the M block (127, 128, 129, 257); K = 0 (C = bias, or C kept, then ReLU);
- *   - prime sizes; then fast-check shapes with random options and source strides.
+ *   - prime sizes; then fast-check shapes with random options and source strides;
+ *   - rows computed in ranges (how threads will split the work), in any order, give the same bits.
  */
 
 import { describe, it } from 'vitest';
@@ -219,6 +220,41 @@ for (const build of RUNNABLE_BUILDS) {
         shapeCase(m, n, k, ALL_OPTIONS[(5 * i) % 24], 2 * i),
         shapeCase(m, n, k, ALL_OPTIONS[(5 * i + 13) % 24], 2 * i + 1),
       ]));
+    });
+
+    it('rows split into ranges (as threads will) give the same bits as one call', () => {
+      const { kernels, alloc } = kernelsFor(build);
+      const splitArb = fc.record({
+        c: gemmCaseArb,
+        cuts: fc.array(fc.nat(), { maxLength: 4 }),
+        reverse: fc.boolean(),
+      });
+      fc.assert(fc.property(splitArb, ({ c, cuts, reverse }) => {
+        const { m, n, k } = c;
+        const rng = new Rng(c.seed);
+        const mark = alloc.mark();
+        try {
+          const aPacked = alloc.allocFrom(uniform(rng, packedASize(m, k)));
+          const bPacked = alloc.allocFrom(uniform(rng, packedBSize(n, k)));
+          const bias = alloc.allocFrom(uniform(rng, Math.max(m, n)));
+          const ldc = (c.cTransposed ? m : n) + c.cPad;
+          const start = uniform(rng, (c.cTransposed ? n : m) * ldc);
+          const whole = alloc.allocFrom(start), pieces = alloc.allocFrom(start);
+          const args = {
+            m, n, k, a: aPacked, b: bPacked, ldc, cTransposed: c.cTransposed, accumulate: c.accumulate, relu: c.relu,
+            bias: c.bias === 'none' ? undefined : bias, biasAlong: c.bias === 'm' ? ('m' as const) : ('n' as const),
+          };
+          kernels.gemm({ ...args, c: whole });
+          // boundaries at multiples of 4, pieces run in either order
+          const bounds = [...new Set([0, m, ...cuts.map((x) => Math.min(m, 4 * (x % (Math.floor(m / 4) + 1))))])].sort((x, y) => x - y);
+          const ranges = bounds.slice(1).map((end, i) => [bounds[i], end] as const);
+          for (const rows of reverse ? ranges.reverse() : ranges) kernels.gemm({ ...args, c: pieces, rows });
+          const diff = firstBitDifference(alloc.f32(pieces, start.length).slice(), alloc.f32(whole, start.length).slice());
+          if (diff) throw new Error(`${describeCase(c)} split at ${bounds.join(', ')}: ${diff}`);
+        } finally {
+          alloc.reset(mark);
+        }
+      }), fcParams(100));
     });
 
     it('random shapes, options and strides', () => {

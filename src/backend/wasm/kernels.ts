@@ -106,7 +106,7 @@ interface RawExports {
   heap_base(): number;
   f32_gemm(
     m: number, n: number, k: number, a: Ptr, b: Ptr, c: Ptr, ldc: number, cTransposed: number,
-    bias: Ptr, biasAlongM: number, accumulate: number, relu: number,
+    bias: Ptr, biasAlongM: number, accumulate: number, relu: number, mBegin: number, mEnd: number,
   ): void;
   f32_gemm_4x8_peak(reps: number, kc: number, a: Ptr, b: Ptr, c: Ptr): void;
   x32_packw_gemm_goi_x8(n: number, k: number, src: Ptr, ld: number, out: Ptr): void;
@@ -174,6 +174,11 @@ export interface GemmArgs {
   accumulate?: boolean;
   /** Store max(0, x). Default false. */
   relu?: boolean;
+  /**
+   * Compute only rows [begin, end) of C (begin a multiple of 4), e.g. one thread's share; the
+   * result does not depend on how the rows are split. Default: all m rows.
+   */
+  rows?: readonly [begin: number, end: number];
 }
 
 /** Source layouts the packers read; `ld` is the source row stride in floats (default: the row length). */
@@ -258,9 +263,13 @@ export class Kernels {
   /** C = A.B (+ bias) (then ReLU), or C += A.B; see GemmArgs and assembly/gemm.ts. */
   gemm(args: GemmArgs): void {
     const { m, n, k, a, b, c, ldc, cTransposed = false, bias, biasAlong = 'n', accumulate = false, relu = false } = args;
+    const [mBegin, mEnd] = args.rows ?? [0, m];
     const cCols = cTransposed ? m : n;
     if (ldc < cCols) throw new Error(`gemm: ldc ${ldc} is shorter than a row of ${cTransposed ? 'C^T' : 'C'} (${cCols} floats)`);
-    this.raw.f32_gemm(m, n, k, a, b, c, ldc, +cTransposed, bias ?? 0, +(biasAlong === 'm'), +accumulate, +relu);
+    if (!(mBegin % GEMM_MR === 0 && 0 <= mBegin && mBegin <= mEnd && mEnd <= m)) {
+      throw new Error(`gemm: rows [${mBegin}, ${mEnd}) must lie in [0, ${m}) and start at a multiple of ${GEMM_MR}`);
+    }
+    this.raw.f32_gemm(m, n, k, a, b, c, ldc, +cTransposed, bias ?? 0, +(biasAlong === 'm'), +accumulate, +relu, mBegin, mEnd);
   }
 
   /**
