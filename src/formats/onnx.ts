@@ -315,8 +315,9 @@ export function nodeLabel(model: OnnxModel, i: number): string {
  * strides, padding, groups, LRN constants and pooling geometry must be those of one of our
  * architectures. Throws UserError naming the first node that does not fit.
  */
-export function onnxToAlexnet(model: OnnxModel): OnnxAlexnet {
+export function onnxToAlexnet(graph: OnnxModel): OnnxAlexnet {
   const notes: string[] = [];
+  const model = withNodeConstants(graph);
   const label = (i: number): string => nodeLabel(model, i);
 
   // 1. Every node must be an operator some AlexNet (or its shape plumbing) uses.
@@ -341,7 +342,8 @@ export function onnxToAlexnet(model: OnnxModel): OnnxAlexnet {
   const onPath = new Set<number>();
   let current = input.name;
   for (;;) {
-    const users = consumers.get(current) ?? [];
+    // A Shape node reading the activations (torch's x.view(x.size(0), -1)) only feeds a Reshape's target.
+    const users = (consumers.get(current) ?? []).filter((i) => model.nodes[i].opType !== 'Shape');
     if (users.length === 0) break;
     if (users.length > 1) {
       throw new UserError(`the graph branches: ${users.slice(0, 2).map(label).join(' and ')} both read "${current}", but an AlexNet is a chain`);
@@ -356,7 +358,10 @@ export function onnxToAlexnet(model: OnnxModel): OnnxAlexnet {
     throw new UserError(`the network's path from "${input.name}" ends at "${current}", which is not a graph output`);
   }
   model.nodes.forEach((n, i) => {
-    if (!onPath.has(i) && !SHAPE_OPS.has(n.opType)) throw new UserError(`${label(i)} is not part of any AlexNet (it is off the network's main path)`);
+    const constantAlias = n.opType === 'Identity' && isConstant(n.inputs[0] ?? '');
+    if (!onPath.has(i) && !SHAPE_OPS.has(n.opType) && !constantAlias) {
+      throw new UserError(`${label(i)} is not part of any AlexNet (it is off the network's main path)`);
+    }
   });
 
   // 3. Path nodes as steps (Dropout and Identity are the identity in inference; Softmax only last).
@@ -381,6 +386,32 @@ export function onnxToAlexnet(model: OnnxModel): OnnxAlexnet {
     if (result.matched > best.matched) best = result;
   }
   throw new UserError(best.message);
+}
+
+/**
+ * The model with the outputs of Constant nodes (their `value` tensor) and of Identity nodes on an
+ * initializer (torch.onnx's way of sharing one parameter) added to its initializers. The caller's
+ * model is not changed.
+ */
+function withNodeConstants(model: OnnxModel): OnnxModel {
+  const initializers = new Map(model.initializers);
+  const intInitializers = new Map(model.intInitializers);
+  for (const n of model.nodes) {
+    const out = n.outputs[0];
+    if (!out) continue;
+    const value = n.opType === 'Constant' ? attr(n, 'value') : undefined;
+    if (value && typeof value === 'object' && !Array.isArray(value)) {
+      if (value.floats) initializers.set(out, { data: value.floats, shape: value.shape });
+      else if (value.ints) intInitializers.set(out, { shape: value.shape, data: value.ints });
+    } else if (n.opType === 'Identity') {
+      const source = n.inputs[0] ?? '';
+      const f = initializers.get(source);
+      const i = intInitializers.get(source);
+      if (f) initializers.set(out, f);
+      else if (i) intInitializers.set(out, i);
+    }
+  }
+  return { ...model, initializers, intInitializers };
 }
 
 function attr(node: OnnxNode, name: string): OnnxAttributeValue {

@@ -136,6 +136,24 @@ describe('onnx: torchvision exports (torch.onnx.export, opsets 11 and 13)', () =
     expectUserError(() => onnxToAlexnet(model), 'node 7 "Sigmoid_7" (Sigmoid) is not part of any AlexNet');
   });
 
+  it("older exports: x.view(x.size(0), -1) as Shape -> ... -> Reshape, weights through Identity, a Constant shape", () => {
+    const model = parseOnnx(fixture('tv-opset11.onnx'));
+    const flatten = model.nodes[14];
+    const node = (opType: string, inputs: string[], outputs: string[], attributes = new Map()) => ({ opType, name: '', domain: '', inputs, outputs, attributes });
+    model.nodes.splice(14, 1,
+      node('Shape', [flatten.inputs[0]], ['shape']),
+      node('Constant', [], ['zero'], new Map([['value', { name: 'value', type: 'tensor', value: { name: '', dataType: 7, shape: [], ints: [0] } }]])),
+      node('Gather', ['shape', 'zero'], ['n']),
+      node('Reshape', [flatten.inputs[0], 'n'], flatten.outputs));
+    // The first Gemm's weights through an Identity, as torch.onnx writes a shared parameter.
+    const gemm = model.nodes.find((n) => n.opType === 'Gemm') as (typeof model.nodes)[number];
+    model.nodes.unshift(node('Identity', [gemm.inputs[1]], ['onnx::Gemm_99']));
+    gemm.inputs[1] = 'onnx::Gemm_99';
+    const net = onnxToAlexnet(model);
+    expect(net.arch).toBe('torchvision');
+    expectSameWeights(net.weights, weightsFromSafetensors(fixture('tv.safetensors')));
+  });
+
   it('an AdaptiveAvgPool exported from a size it does not divide is refused', () => {
     const model = parseOnnx(fixture('tv-opset13.onnx'));
     model.nodes[13].attributes.set('kernel_shape', { name: 'kernel_shape', type: 'ints', value: [2, 2] });
