@@ -120,7 +120,6 @@ function opName(code: number): string {
   return name ? `${hex} (${name})` : hex;
 }
 
-const MARK = Symbol('mark');
 const utf8 = new TextDecoder('utf-8');
 
 /**
