@@ -12,14 +12,17 @@ import { runSummary, summarySpec } from './commands/summary.js';
 import { runTrace, traceSpec } from './commands/trace.js';
 import { runTrain, trainSpec } from './commands/train.js';
 import { evalSpec, runEval } from './commands/eval.js';
+import { classifySpec, runClassify } from './commands/classify.js';
 
 type Writer = (s: string) => void;
 interface Command {
   spec: CommandSpec;
-  run: (options: ParsedOptions, out: Writer, err: Writer, positionals: string[]) => void | Promise<void>;
+  /** Returns the exit status when it is not 0 (e.g. 2 when some inputs of a batch failed). */
+  run: (options: ParsedOptions, out: Writer, err: Writer, positionals: string[]) => number | void | Promise<number | void>;
 }
 
 const COMMANDS: Command[] = [
+  { spec: classifySpec, run: runClassify },
   { spec: summarySpec, run: runSummary },
   { spec: traceSpec, run: runTrace },
   { spec: initSpec, run: runInit },
@@ -71,8 +74,7 @@ export async function main(argv: readonly string[], io: Io = defaultIo): Promise
       io.out(formatHelp(command.spec));
       return 0;
     }
-    await command.run(parsed.options, io.out, io.err, parsed.positionals);
-    return 0;
+    return (await command.run(parsed.options, io.out, io.err, parsed.positionals)) ?? 0;
   } catch (e) {
     if (e instanceof UserError) {
       io.err(`alexnet: ${e.message}\n`);

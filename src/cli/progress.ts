@@ -4,7 +4,8 @@
  */
 
 export class Progress {
-  private lastPrint = 0;
+  /** Off a terminal, the first line waits a few seconds too: quick work prints nothing. */
+  private lastPrint = Date.now();
   private drawn = false;
   private readonly tty: boolean;
 

@@ -52,7 +52,7 @@ export const trainSpec: CommandSpec = {
   ].join('\n'),
 };
 
-export function runTrain(options: ParsedOptions, out: (s: string) => void, err: (s: string) => void): void {
+export function runTrain(options: ParsedOptions, out: (s: string) => void, err: (s: string) => void): number {
   const arch = archFromOption(options.arch);
   const backend = backendFromOption(options.backend);
   const dir = options.out as string;
@@ -155,8 +155,7 @@ export function runTrain(options: ParsedOptions, out: (s: string) => void, err: 
   progress.done();
   if (stopRequested) {
     err(`train: stopped at step ${state.progress.step}; continue with the same command and --resume\n`);
-    process.exitCode = 130;
-    return;
+    return 130;
   }
   writeAtomic(checkpointPath, encodeCheckpoint(state));
   writeMetrics(state);
@@ -175,6 +174,7 @@ export function runTrain(options: ParsedOptions, out: (s: string) => void, err: 
   out(
     JSON.stringify({ model: modelPath, steps: state.progress.step, epochs: state.progress.history.length, testAccuracy: last?.testAccuracy ?? null }) + '\n',
   );
+  return 0;
 }
 
 function bar(fraction: number, width = 20): string {
