@@ -7,7 +7,7 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  BUILD_NAMES, BumpAllocator, Kernels, PAGE_BYTES, canRun, chooseBuild, createMemory,
+  BUILD_NAMES, BumpAllocator, Kernels, PAGE_BYTES, canRun, chooseBuild, createMemory, setUpKernels,
 } from '../../src/backend/wasm/kernels.js';
 import { bestBuild, loadKernels, readAllKernelBytes, readKernelBytes } from '../../src/backend/wasm/node-loader.js';
 import { RUNNABLE_BUILDS } from './harness.js';
@@ -67,6 +67,13 @@ describe('kernel builds', () => {
     // a build compiled with --sharedMemory is needed for a shared memory; the non-shared build
     // must refuse one rather than silently not share it
     await expect(Kernels.instantiate('simd', module, createMemory({ shared: true, maximumBytes: 2 * PAGE_BYTES }))).rejects.toThrow();
+  });
+
+  it('setUpKernels (the browser-safe path) instantiates, lays out from heapBase and warms up', async () => {
+    const { kernels, alloc, memory } = await setUpKernels('scalar', readKernelBytes('scalar'));
+    expect(kernels.build).toBe('scalar');
+    expect(kernels.memory).toBe(memory);
+    expect(alloc.alloc(1)).toBeGreaterThanOrEqual(kernels.heapBase);
   });
 
   for (const build of RUNNABLE_BUILDS) {

@@ -362,6 +362,39 @@ export class Kernels {
   }
 }
 
+/** A build instantiated over its memory, with the allocator that lays the memory out. */
+export interface KernelSetup {
+  kernels: Kernels;
+  memory: WasmMemory;
+  alloc: BumpAllocator;
+}
+
+/**
+ * Instantiates a build over `memory` (default: a fresh 16 MiB one that grows as needed), makes
+ * the allocator, and warms every kernel up (unless `warmUp` is false) so that the first real call
+ * runs optimised code.
+ */
+export async function setUpKernels(
+  build: BuildName, source: Uint8Array | WasmModule, options: { memory?: WasmMemory; warmUp?: boolean } = {},
+): Promise<KernelSetup> {
+  const memory = options.memory ?? createMemory({ initialBytes: 16 * 2 ** 20 });
+  return finishSetUp(await Kernels.instantiate(build, source, memory), memory, options.warmUp ?? true);
+}
+
+/** setUpKernels, synchronously (Node, workers). */
+export function setUpKernelsSync(
+  build: BuildName, source: Uint8Array | WasmModule, options: { memory?: WasmMemory; warmUp?: boolean } = {},
+): KernelSetup {
+  const memory = options.memory ?? createMemory({ initialBytes: 16 * 2 ** 20 });
+  return finishSetUp(Kernels.instantiateSync(build, source, memory), memory, options.warmUp ?? true);
+}
+
+function finishSetUp(kernels: Kernels, memory: WasmMemory, warmUp: boolean): KernelSetup {
+  const alloc = new BumpAllocator(memory, kernels.heapBase);
+  if (warmUp) kernels.warmUp(alloc);
+  return { kernels, memory, alloc };
+}
+
 function kernelImports(memory: WasmMemory): object {
   return {
     env: {

@@ -7,7 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {
-  BUILD_NAMES, type BuildName, BumpAllocator, Kernels, type WasmMemory, buildFileName, canRun, chooseBuild, createMemory,
+  BUILD_NAMES, type BuildName, type KernelSetup, type WasmMemory, buildFileName, canRun, chooseBuild, setUpKernelsSync,
 } from './kernels.js';
 
 /** The package's build/ folder. */
@@ -36,27 +36,18 @@ export function bestBuild(): BuildName {
   return chooseBuild(readAllKernelBytes());
 }
 
-export interface LoadedKernels {
-  kernels: Kernels;
-  memory: WasmMemory;
-  /** Lays out buffers from the first byte the module leaves free. */
-  alloc: BumpAllocator;
-}
+export type LoadedKernels = KernelSetup;
 
 /**
  * Reads, instantiates and warms up a build (default: the best this process accepts) over a fresh
- * memory (or the given one).
+ * memory (or the given one): setUpKernelsSync on the bytes of build/.
  */
 export function loadKernels(options: { build?: BuildName; memory?: WasmMemory; warmUp?: boolean } = {}): LoadedKernels {
   const build = options.build ?? bestBuild();
-  const memory = options.memory ?? createMemory({ initialBytes: 16 * 2 ** 20 });
   const bytes = readKernelBytes(build);
   if (!canRun(bytes)) {
     throw new Error(`${kernelPath(build)} does not compile in this Node ${process.version}` +
       (build === 'relaxed' ? ': relaxed SIMD needs Node 21+ or `node --experimental-wasm-relaxed-simd`' : ''));
   }
-  const kernels = Kernels.instantiateSync(build, bytes, memory);
-  const alloc = new BumpAllocator(memory, kernels.heapBase);
-  if (options.warmUp ?? true) kernels.warmUp(alloc);
-  return { kernels, memory, alloc };
+  return setUpKernelsSync(build, bytes, options);
 }
