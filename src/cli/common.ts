@@ -3,7 +3,7 @@
 import { UserError, inFile } from '../errors.js';
 import { parseNpy } from '../formats/npy.js';
 import { readBytes } from '../formats/node-fs.js';
-import { weightsFromSafetensors } from '../formats/weights.js';
+import { archOptionsFor, loadWeights, type LoadedWeights } from '../formats/load.js';
 import { ARCH_NAMES, architecture, isArchName, type Architecture } from '../model/architectures.js';
 import type { Weights } from '../model/network.js';
 import type { Backend } from '../backend/backend.js';
@@ -36,9 +36,20 @@ export function backendFromOption(value: unknown): Backend {
   throw new UserError(`unknown backend "${String(value)}": choose reference`);
 }
 
-export function loadWeightsFile(path: string): Weights<Float32Array> {
+/** Weights of any supported format (safetensors, .pth, ONNX, .caffemodel), with progress for big files. */
+export function loadWeightsFile(path: string, onProgress?: (done: number, total: number) => void): LoadedWeights {
   const bytes = readBytes(path);
-  return inFile(path, () => weightsFromSafetensors(bytes));
+  return loadWeights(bytes, path, { onProgress });
+}
+
+/**
+ * The architecture named by --arch, at the width these weights have (the reduced-width variants
+ * used by fixtures have every channel count divided by a factor).
+ */
+export function archForWeights(value: unknown, weights: Weights): Architecture {
+  const arch = archFromOption(value);
+  const options = archOptionsFor(arch.name, weights);
+  return options ? architecture(arch.name, options) : arch;
 }
 
 /** A float32 or float64 .npy batch [N, C, H, W]. */

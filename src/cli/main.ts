@@ -13,6 +13,7 @@ import { runTrace, traceSpec } from './commands/trace.js';
 import { runTrain, trainSpec } from './commands/train.js';
 import { evalSpec, runEval } from './commands/eval.js';
 import { classifySpec, runClassify } from './commands/classify.js';
+import { convertSpec, runConvert } from './commands/convert.js';
 
 type Writer = (s: string) => void;
 interface Command {
@@ -28,6 +29,7 @@ const COMMANDS: Command[] = [
   { spec: initSpec, run: runInit },
   { spec: trainSpec, run: runTrain },
   { spec: evalSpec, run: runEval },
+  { spec: convertSpec, run: runConvert },
 ];
 
 function usage(): string {

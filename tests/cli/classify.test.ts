@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync, copyFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -105,5 +105,30 @@ describe('alexnet classify', () => {
     expect(r.stdout).toBe('');
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(message as RegExp);
+  });
+});
+
+describe('alexnet convert', () => {
+  it('writes safetensors equal to the source tensors, with the architecture in the metadata', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'alexnet-convert-'));
+    for (const f of ['tv.pth', 'tv-legacy.pth', 'tv-opset13.onnx']) {
+      const out = join(dir, `${f}.safetensors`);
+      const r = await runCli('convert', join(W, f), out);
+      expect(r.status, r.stderr).toBe(0);
+      const a = modelFromBytes(readBytes(out), out);
+      const b = modelFromBytes(readBytes(join(W, 'tv.safetensors')), 'tv.safetensors');
+      expect(a.arch.name).toBe('torchvision');
+      expect([...a.weights.keys()].sort()).toEqual([...b.weights.keys()].sort());
+      for (const [k, t] of b.weights) expect(Array.from(a.weights.get(k)!.data), k).toEqual(Array.from(t.data));
+    }
+  });
+
+  it('refuses a malicious pickle and writes nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'alexnet-convert-'));
+    const out = join(dir, 'm.safetensors');
+    const r = await runCli('convert', join(W, 'malicious.pth'), out);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/pickle asks for global "posix\.system", which is not allowed/);
+    expect(readdirSync(dir)).toEqual([]);
   });
 });

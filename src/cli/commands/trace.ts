@@ -7,16 +7,16 @@ import { checkWeights } from '../../model/network.js';
 import { traceFiles, traceForward } from '../../oracle/trace.js';
 import { type Tensor, cast } from '../../tensor.js';
 import type { CommandSpec, ParsedOptions } from '../args.js';
-import { ARCH_OPTION, BACKEND_OPTION, archFromOption, backendFromOption, loadInputNpy, loadWeightsFile } from '../common.js';
+import { ARCH_OPTION, BACKEND_OPTION, archForWeights, archFromOption, backendFromOption, loadInputNpy, loadWeightsFile } from '../common.js';
 import { Progress } from '../progress.js';
 
 export const traceSpec: CommandSpec = {
   name: 'trace',
   summary: 'Run the forward pass (eval mode) and write the input and every layer\'s output as .npy files.',
-  usage: 'alexnet trace --arch A --weights W.safetensors --input X.npy --out DIR [--backend reference]',
+  usage: 'alexnet trace --arch A --weights FILE --input X.npy --out DIR [--backend reference]',
   options: {
     arch: { ...ARCH_OPTION, required: true },
-    weights: { type: 'string', arg: 'FILE', help: 'Weights (.safetensors, float32, PyTorch state_dict keys)', required: true },
+    weights: { type: 'string', arg: 'FILE', help: 'Weights: .safetensors, PyTorch .pth, ONNX or .caffemodel', required: true },
     input: { type: 'string', arg: 'FILE', help: 'Input batch [N, C, H, W] (.npy, float32 or float64)', required: true },
     out: { type: 'string', arg: 'DIR', help: 'Folder for <layer>.npy files and manifest.json', required: true },
     backend: BACKEND_OPTION,
@@ -32,16 +32,17 @@ export const traceSpec: CommandSpec = {
 };
 
 export function runTrace(options: ParsedOptions, out: (s: string) => void): void {
-  const arch = archFromOption(options.arch);
+  archFromOption(options.arch); // an unknown name is reported before any file is read
   const backend = backendFromOption(options.backend);
   const weightsPath = options.weights as string;
   const x = loadInputNpy(options.input as string);
-  let weights: Weights = loadWeightsFile(weightsPath);
+  const progress = new Progress('trace');
+  let weights: Weights = loadWeightsFile(weightsPath, (done, total) => progress.update(`loading weights ${Math.round((100 * done) / total)}%`)).weights;
+  const arch = archForWeights(options.arch, weights);
   inFile(weightsPath, () => checkWeights(arch, weights, x.shape));
   if (x.data instanceof Float64Array) {
     weights = new Map([...weights].map(([k, t]) => [k, cast(t, 'float64')] as [string, Tensor]));
   }
-  const progress = new Progress('trace');
   const trace = traceForward(arch, weights, x, backend, {
     onLayer: (i, n, spec) => progress.update(`${spec.name} (${i + 1}/${n})`),
   });
