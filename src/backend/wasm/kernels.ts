@@ -278,7 +278,9 @@ export class Kernels {
    */
   packB(args: PackBArgs): void {
     const { from, n, k, src, out } = args;
-    const ld = args.ld ?? (from === 'goi' ? k : n);
+    const rowLength = from === 'goi' ? k : n;
+    const ld = args.ld ?? rowLength;
+    if (ld < rowLength) throw new Error(`packB: ld ${ld} is shorter than a source row (${rowLength} floats, from '${from}')`);
     if (from === 'goi') this.raw.x32_packw_gemm_goi_x8(n, k, src, ld, out);
     else this.raw.x32_packw_gemm_gio_x8(n, k, src, ld, out);
   }
@@ -289,7 +291,9 @@ export class Kernels {
    */
   packA(args: PackAArgs): void {
     const { from, m, k, src, out } = args;
-    const ld = args.ld ?? (from === 'mk' ? k : m);
+    const rowLength = from === 'mk' ? k : m;
+    const ld = args.ld ?? rowLength;
+    if (ld < rowLength) throw new Error(`packA: ld ${ld} is shorter than a source row (${rowLength} floats, from '${from}')`);
     if (from === 'mk') this.raw.x32_packx_4x(m, k, src, ld, out);
     else this.raw.x32_packx_4x_t(m, k, src, ld, out);
   }
