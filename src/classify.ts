@@ -65,11 +65,20 @@ function defaultLabels(n: number): readonly string[] {
   return n === IMAGENET_CLASSES.length ? IMAGENET_CLASSES : Array.from({ length: n }, (_, i) => `class ${i}`);
 }
 
-/** Parses a labels file: one class name per line, in class-index order. */
-export function parseLabels(text: string): string[] {
+/**
+ * Parses a labels file: one class per line, in class-index order. Lines may start with a WordNet
+ * synset id, as Caffe's synset_words.txt does ("n01440764 tench, Tinca tinca"); the id is then
+ * returned separately and the rest of the line is the label.
+ */
+export function parseLabels(text: string): { labels: string[]; synsets?: string[] } {
   const lines = text.split(/\r?\n/);
   if (lines.at(-1) === '') lines.pop();
-  return lines;
+  const withSynset = /^(n\d{8})\s+(.*)$/;
+  if (lines.length > 0 && lines.every((l) => withSynset.test(l))) {
+    const parts = lines.map((l) => withSynset.exec(l)!);
+    return { labels: parts.map((m) => m[2]), synsets: parts.map((m) => m[1]) };
+  }
+  return { labels: lines };
 }
 
 export interface Prediction {

@@ -69,7 +69,7 @@ export function loadModel(weightsPath: string | undefined, arch: unknown, labels
   let labels: string[] | undefined;
   if (typeof labelsPath === 'string') {
     const bytes = readBytes(labelsPath);
-    labels = parseLabels(new TextDecoder().decode(bytes));
+    labels = parseLabels(new TextDecoder().decode(bytes)).labels;
   }
   const bytes = readBytes(path);
   const model = modelFromBytes(bytes, path, {
