@@ -10,11 +10,11 @@
 import type { Backend } from './backend/backend.js';
 import { referenceBackend } from './backend/reference.js';
 import { UserError, inFile } from './errors.js';
-import { archOptionsFor, inferArch, loadWeights, type LoadOptions, type WeightFormat } from './formats/load.js';
+import { inferArch, loadWeights, type LoadOptions, type WeightFormat } from './formats/load.js';
 import { parseSafetensors } from './formats/safetensors.js';
 import type { RgbImage } from './image/image.js';
 import { miniPreset, preprocessBatch, preprocessTenCrop, presetFor, type Preset } from './image/preprocess.js';
-import { type ArchName, type Architecture, architecture, isArchName, ARCH_NAMES } from './model/architectures.js';
+import { type ArchName, type Architecture, architecture, fitWidthsTo, isArchName, ARCH_NAMES } from './model/architectures.js';
 import { IMAGENET_CLASSES } from './model/imagenet-classes.js';
 import { checkWeights, forward, type Weights } from './model/network.js';
 import type { Tensor } from './tensor.js';
@@ -46,11 +46,16 @@ export function modelFromBytes(bytes: Uint8Array, name: string, options: ModelOp
     const fileArch = metadata.arch;
     if (fileArch !== undefined && !isArchName(fileArch)) throw new UserError(`metadata names an unknown architecture "${fileArch}"`);
     const archName = options.arch ?? (fileArch as ArchName | undefined) ?? loaded.arch ?? inferArch(loaded.weights);
-    const arch = architecture(archName, archOptionsFor(archName, loaded.weights) ?? {});
+    const arch = fitWidthsTo(architecture(archName), loaded.weights);
     let preset = presetFor(arch.name);
     if (arch.name === 'mini' && metadata.normalisation) {
       const n = JSON.parse(metadata.normalisation) as { mean: number[]; std: number[] };
       preset = miniPreset({ mean: n.mean[0], std: n.std[0] });
+    }
+    if (loaded.inputSize !== undefined && loaded.inputSize !== preset.crop) {
+      // An ONNX graph declares its input size (the zoo's Caffe AlexNet takes 224, not Caffe's 227):
+      // crop what the graph was made to run on, so results match a runtime fed the same tensor.
+      preset = { ...preset, crop: loaded.inputSize };
     }
     checkWeights(arch, loaded.weights, [1, arch.inputChannels, preset.crop, preset.crop]);
     const labels = options.labels ?? (metadata.classes ? (JSON.parse(metadata.classes) as string[]) : undefined) ?? defaultLabels(arch.numClasses);

@@ -3,8 +3,8 @@
 import { UserError, inFile } from '../errors.js';
 import { parseNpy } from '../formats/npy.js';
 import { readBytes } from '../formats/node-fs.js';
-import { archOptionsFor, loadWeights, type LoadedWeights } from '../formats/load.js';
-import { ARCH_NAMES, architecture, isArchName, type Architecture } from '../model/architectures.js';
+import { loadWeights, type LoadedWeights } from '../formats/load.js';
+import { ARCH_NAMES, architecture, fitWidthsTo, isArchName, type Architecture } from '../model/architectures.js';
 import type { Weights } from '../model/network.js';
 import type { Backend } from '../backend/backend.js';
 import { referenceBackend } from '../backend/reference.js';
@@ -47,9 +47,7 @@ export function loadWeightsFile(path: string, onProgress?: (done: number, total:
  * used by fixtures have every channel count divided by a factor).
  */
 export function archForWeights(value: unknown, weights: Weights): Architecture {
-  const arch = archFromOption(value);
-  const options = archOptionsFor(arch.name, weights);
-  return options ? architecture(arch.name, options) : arch;
+  return fitWidthsTo(archFromOption(value), weights);
 }
 
 /** A float32 or float64 .npy batch [N, C, H, W]. */

@@ -35,6 +35,8 @@ export interface LoadedWeights {
   weights: Map<string, Tensor<Float32Array>>;
   /** Conversions, skipped entries and guesses made while reading, one sentence each. */
   notes: string[];
+  /** The square input size the file declares (an ONNX graph's input), when it declares one. */
+  inputSize?: number;
 }
 
 export interface LoadOptions {
@@ -59,7 +61,9 @@ export function loadWeights(bytes: Uint8Array, name?: string, options: LoadOptio
       }
       case 'onnx': {
         const net = onnxToAlexnet(parseOnnx(bytes, options));
-        return { format, arch: net.arch, weights: net.weights, notes: net.notes };
+        // A square declared input becomes the crop size; a dynamic or non-square one is left to the preset.
+        const declared = net.inputSize && net.inputSize[0] === net.inputSize[1] && net.inputSize[0] > 0 ? net.inputSize[0] : undefined;
+        return { format, arch: net.arch, weights: net.weights, notes: net.notes, ...(declared ? { inputSize: declared } : {}) };
       }
       case 'caffemodel': {
         const net = parseCaffemodel(bytes, options);

@@ -44,7 +44,10 @@ export interface Architecture {
   inputChannels: number;
   inputSize: number;
   numClasses: number;
-  /** 1 for the real network; 8 for the reduced-width fixtures (every channel count divided by 8). */
+  /**
+   * 1 for the real network; 8 for the reduced-width fixtures (every channel count divided by 8);
+   * 0 when the widths were read from weights that are no uniform reduction (fitWidthsTo).
+   */
   widthDivisor: number;
   layers: LayerSpec[];
 }
@@ -137,4 +140,31 @@ export function architecture(name: ArchName, options: ArchOptions = {}): Archite
         ],
       };
   }
+}
+
+/**
+ * The architecture with its channel counts and fc widths read from a set of weights: each conv
+ * layer gets the output channels of its weight tensor, each fully connected layer its outputs.
+ * Everything else (kernels, strides, padding, groups, LRN, pooling) stays as the architecture
+ * defines it, and the weights are still checked against the result (checkWeights), so only the
+ * widths can differ: pruned, narrowed or re-headed variants (e.g. 10 classes) load as they are.
+ * Layers whose weights are missing keep their width (checkWeights then names the missing tensor).
+ */
+export function fitWidthsTo(arch: Architecture, weights: ReadonlyMap<string, { shape: readonly number[] }>): Architecture {
+  const layers = arch.layers.map((spec): LayerSpec => {
+    if (spec.kind !== 'conv' && spec.kind !== 'linear') return spec;
+    const w = weights.get(`${spec.param}.weight`);
+    if (!w || w.shape.length === 0) return spec;
+    return spec.kind === 'conv' ? { ...spec, outChannels: w.shape[0] } : { ...spec, outFeatures: w.shape[0] };
+  });
+  const last = [...layers].reverse().find((l) => l.kind === 'linear');
+  const conv1 = layers.find((l) => l.kind === 'conv');
+  const full = architecture(arch.name).layers.find((l) => l.kind === 'conv');
+  const ratio = conv1?.kind === 'conv' && full?.kind === 'conv' ? full.outChannels / conv1.outChannels : 1;
+  return {
+    ...arch,
+    layers,
+    numClasses: last?.kind === 'linear' ? last.outFeatures : arch.numClasses,
+    widthDivisor: Number.isInteger(ratio) ? ratio : 0,
+  };
 }
