@@ -5,12 +5,15 @@ import { readBytes, writeAtomic } from '../../formats/node-fs.js';
 import { weightsToSafetensors } from '../../formats/weights.js';
 import { INIT_SCHEMES, initWeights, type InitScheme } from '../../model/init.js';
 import { checkWeights } from '../../model/network.js';
-import type { BatchOptions } from '../../train/augment.js';
 import { decodeCheckpoint, encodeCheckpoint, type TrainState } from '../../train/checkpoint.js';
 import { type TrainConfig, type TrainData, batchesPerEpoch, newTrainState, train } from '../../train/loop.js';
 import { FASHION_MNIST_DIR, loadFashionMnist } from '../../train/node-data.js';
 import type { UpdateForm } from '../../train/optimizer.js';
 import { FASHION_MNIST_NORMALISATION, trainDefaults } from '../../train/presets.js';
+import { loadImageFolder, presetNormalisation } from '../../train/folder-data.js';
+import { rgbPca } from '../../train/augment.js';
+import { presetFor } from '../../image/preprocess.js';
+import { architecture } from '../../model/architectures.js';
 import type { CommandSpec, ParsedOptions } from '../args.js';
 import { ARCH_OPTION, BACKEND_OPTION, archFromOption, backendFromOption } from '../common.js';
 import { Progress } from '../progress.js';
@@ -22,7 +25,7 @@ export const trainSpec: CommandSpec = {
   usage: 'alexnet train --arch A --data fashion-mnist --out DIR [options]',
   options: {
     arch: { ...ARCH_OPTION, required: true },
-    data: { type: 'string', arg: 'SOURCE', help: 'Training data: fashion-mnist', required: true },
+    data: { type: 'string', arg: 'SOURCE', help: 'fashion-mnist, or a folder with one sub-folder of images per class (see below)', required: true },
     'data-dir': { type: 'string', arg: 'DIR', help: `Where the Fashion-MNIST IDX files are [default: ${FASHION_MNIST_DIR}]` },
     out: { type: 'string', arg: 'DIR', help: 'Run folder: checkpoint, metrics.jsonl, model.safetensors', required: true },
     epochs: { type: 'integer', arg: 'E', help: 'Epochs (default: 25 for mini, 90 otherwise)' },
@@ -41,6 +44,11 @@ export const trainSpec: CommandSpec = {
     backend: BACKEND_OPTION,
   },
   epilog: [
+    'A folder DIR of images trains any architecture: DIR/<class>/*.png|jpg (every 10th image of a class is',
+    'held out for testing) or DIR/train/<class>/ with DIR/val/<class>/. Images are resized as the',
+    'architecture\'s weights expect (torchvision: shorter side 256; caffe: 256x256) and cut into random',
+    '224/227 crops with flips and PCA colour noise (paper, section 4.1).',
+    '',
     'Files in the run folder:',
     '  checkpoint.safetensors  weights, momentum, step, data order, generator state (atomic writes)',
     '  metrics.jsonl           one line per epoch: epoch, step, loss, accuracy, lr, images/s',
@@ -53,7 +61,7 @@ export const trainSpec: CommandSpec = {
 };
 
 export function runTrain(options: ParsedOptions, out: (s: string) => void, err: (s: string) => void): number {
-  const arch = archFromOption(options.arch);
+  let arch = archFromOption(options.arch);
   const backend = backendFromOption(options.backend);
   const dir = options.out as string;
   const checkpointPath = join(dir, 'checkpoint.safetensors');
@@ -74,20 +82,39 @@ export function runTrain(options: ParsedOptions, out: (s: string) => void, err: 
   if (config.batch < 1 || config.epochs < 1 || !(config.lr > 0)) throw new UserError('--batch and --epochs must be at least 1 and --lr positive');
   const init = ((options.init as string | undefined) ?? d.init) as InitScheme;
 
-  if (options.data !== 'fashion-mnist') {
-    throw new UserError(`--data ${String(options.data)}: only fashion-mnist is supported so far`);
-  }
-  if (arch.inputChannels !== 1 || arch.numClasses !== 10) {
-    throw new UserError(`--data fashion-mnist is 1x28x28 with 10 classes: train it with --arch mini`);
-  }
   const progress = new Progress('train');
-  progress.update('loading Fashion-MNIST');
-  const { train: trainSet, test: testSet } = loadFashionMnist((options['data-dir'] as string | undefined) ?? FASHION_MNIST_DIR);
-  const data: TrainData = {
-    train: trainSet,
-    test: testSet,
-    batch: { crop: 28, pad: 2, normalisation: FASHION_MNIST_NORMALISATION } satisfies Omit<BatchOptions, 'train'>,
-  };
+  let data: TrainData;
+  let inputShape: number[];
+  if (options.data === 'fashion-mnist') {
+    if (arch.inputChannels !== 1 || arch.numClasses !== 10) {
+      throw new UserError(`--data fashion-mnist is 1x28x28 with 10 classes: train it with --arch mini`);
+    }
+    progress.update('loading Fashion-MNIST');
+    const fm = loadFashionMnist((options['data-dir'] as string | undefined) ?? FASHION_MNIST_DIR);
+    data = { train: fm.train, test: fm.test, batch: { crop: 28, pad: 2, normalisation: FASHION_MNIST_NORMALISATION } };
+    inputShape = [1, 1, 28, 28];
+  } else {
+    const preset = presetFor(arch.name);
+    const folder = loadImageFolder(options.data as string, preset, (done, total) => progress.update(`reading images ${done}/${total}`));
+    progress.done();
+    for (const reason of folder.skipped) err(`alexnet: skipped ${reason}\n`);
+    if (folder.skipped.length > 0) err(`train: ${folder.skipped.length} images could not be read and were skipped\n`);
+    const classes = folder.train.classNames.length;
+    arch = architecture(arch.name, { numClasses: classes });
+    data = {
+      train: folder.train,
+      test: folder.test,
+      batch: {
+        crop: preset.crop,
+        pad: arch.name === 'mini' ? 2 : 0,
+        normalisation: presetNormalisation(preset),
+        ...(folder.train.channels === 3 ? { pca: rgbPca(folder.train) } : {}),
+      },
+    };
+    inputShape = [1, arch.inputChannels, preset.crop, preset.crop];
+    err(`train: ${folder.train.count} training and ${folder.test.count} test images in ${classes} classes from ${String(options.data)}\n`);
+  }
+  const trainSet = data.train;
 
   let state: TrainState;
   if (options.resume) {
@@ -95,7 +122,7 @@ export function runTrain(options: ParsedOptions, out: (s: string) => void, err: 
     state = inFile(checkpointPath, () => {
       const s = decodeCheckpoint(bytes);
       if (s.progress.arch !== arch.name) throw new UserError(`checkpoint is of architecture ${s.progress.arch}, not ${arch.name}`);
-      checkWeights(arch, s.weights, [1, 1, 28, 28]);
+      checkWeights(arch, s.weights, inputShape);
       const saved = s.progress.config as Partial<TrainConfig>;
       for (const key of ['batch', 'seed', 'momentum', 'weightDecay', 'update', 'lr'] as const) {
         if (saved[key] !== config[key]) throw new UserError(`checkpoint was trained with ${key} ${String(saved[key])}, this run asks for ${String(config[key])}`);
@@ -107,7 +134,7 @@ export function runTrain(options: ParsedOptions, out: (s: string) => void, err: 
     if (existsSync(checkpointPath)) {
       throw new UserError(`${dir} already holds a run (checkpoint.safetensors): add --resume to continue it, or choose another --out`);
     }
-    state = newTrainState(arch, initWeights(arch, init, config.seed), config, trainSet.count);
+    state = newTrainState(arch, initWeights(arch, init, config.seed, inputShape[2]), config, trainSet.count);
   }
 
   const perEpoch = batchesPerEpoch(trainSet.count, config.batch);
