@@ -1,32 +1,12 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { UserError } from '../../src/errors.js';
 import { parseCaffemodel } from '../../src/formats/caffe.js';
 import { weightsFromSafetensors } from '../../src/formats/weights.js';
 import type { Tensor } from '../../src/tensor.js';
+import { expectSameWeights, expectUserError, weightFixture } from '../helpers/formats.js';
 
-const fixture = (name: string) => new Uint8Array(readFileSync(new URL(`../../fixtures/weights/${name}`, import.meta.url)));
+const fixture = weightFixture;
 
-function expectUserError(fn: () => unknown, message: string | RegExp): void {
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (e) {
-    thrown = e;
-  }
-  expect(thrown, `expected UserError ${message}`).toBeInstanceOf(UserError);
-  if (typeof message === 'string') expect((thrown as Error).message).toBe(message);
-  else expect((thrown as Error).message).toMatch(message);
-}
 
-function expectSameWeights(got: Map<string, Tensor>, want: Map<string, Tensor>): void {
-  expect([...got.keys()]).toEqual([...want.keys()]);
-  for (const [key, w] of want) {
-    const g = got.get(key) as Tensor;
-    expect(g.shape, key).toEqual(w.shape);
-    expect(new Uint32Array(g.data.slice().buffer), key).toEqual(new Uint32Array(w.data.slice().buffer));
-  }
-}
 
 // NetParameter by hand (BVLC caffe.proto): layer 100 {name 1, type 2, blobs 7, inner_product_param 117 {transpose 6}},
 // layers 2 {name 4, type 5 (enum), blobs 6, layer 1 (V0)}, BlobProto {shape 7 {dim 1 packed}, data 5 packed, double_data 8}.

@@ -1,35 +1,15 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { UserError } from '../../src/errors.js';
 import { archOptionsFor, inferArch, loadWeights, sniffFormat } from '../../src/formats/load.js';
 import { writeSafetensors } from '../../src/formats/safetensors.js';
 import { weightsFromSafetensors } from '../../src/formats/weights.js';
 import { ARCH_NAMES, type ArchName, architecture } from '../../src/model/architectures.js';
 import { parameterList } from '../../src/model/shapes.js';
 import type { Tensor } from '../../src/tensor.js';
+import { expectSameWeights, expectUserError, weightFixture } from '../helpers/formats.js';
 
-const fixture = (name: string) => new Uint8Array(readFileSync(new URL(`../../fixtures/weights/${name}`, import.meta.url)));
+const fixture = weightFixture;
 
-function expectUserError(fn: () => unknown, message: string | RegExp): void {
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (e) {
-    thrown = e;
-  }
-  expect(thrown, `expected UserError ${message}`).toBeInstanceOf(UserError);
-  if (typeof message === 'string') expect((thrown as Error).message).toBe(message);
-  else expect((thrown as Error).message).toMatch(message);
-}
 
-function expectSameWeights(got: Map<string, Tensor>, want: Map<string, Tensor>): void {
-  expect([...got.keys()]).toEqual([...want.keys()]);
-  for (const [key, w] of want) {
-    const g = got.get(key) as Tensor;
-    expect(g.shape, key).toEqual(w.shape);
-    expect(new Uint32Array(g.data.slice().buffer), key).toEqual(new Uint32Array(w.data.slice().buffer));
-  }
-}
 
 /** Tensors with the right shapes and no data: enough for inferArch and archOptionsFor. */
 function shapesOnly(arch: ArchName, options: { widthDivisor?: number; numClasses?: number } = {}): Map<string, Tensor> {

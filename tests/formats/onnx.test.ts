@@ -1,35 +1,14 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { UserError } from '../../src/errors.js';
 import { type OnnxModel, onnxToAlexnet, parseOnnx } from '../../src/formats/onnx.js';
 import {
   float32, float64, int64, message, readFields, repeatedFloat32, repeatedInt64, string, uint64,
 } from '../../src/formats/protobuf.js';
 import { weightsFromSafetensors } from '../../src/formats/weights.js';
-import type { Tensor } from '../../src/tensor.js';
+import { expectSameWeights, expectUserError, weightFixture } from '../helpers/formats.js';
 
-const fixture = (name: string) => new Uint8Array(readFileSync(new URL(`../../fixtures/weights/${name}`, import.meta.url)));
+const fixture = weightFixture;
 
-function expectUserError(fn: () => unknown, message: string | RegExp): void {
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (e) {
-    thrown = e;
-  }
-  expect(thrown, `expected UserError ${message}`).toBeInstanceOf(UserError);
-  if (typeof message === 'string') expect((thrown as Error).message).toBe(message);
-  else expect((thrown as Error).message).toMatch(message);
-}
 
-function expectSameWeights(got: Map<string, Tensor>, want: Map<string, Tensor>): void {
-  expect([...got.keys()]).toEqual([...want.keys()]);
-  for (const [key, w] of want) {
-    const g = got.get(key) as Tensor;
-    expect(g.shape, key).toEqual(w.shape);
-    expect(new Uint32Array(g.data.slice().buffer), key).toEqual(new Uint32Array(w.data.slice().buffer));
-  }
-}
 
 // Protobuf by hand (https://protobuf.dev/programming-guides/encoding/).
 const enc = (s: string) => [...new TextEncoder().encode(s)];

@@ -1,22 +1,10 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.js';
 import { type PickleValue, ALLOWED_GLOBALS, RefusedGlobalError, isPickleCall, isTuple, readPickle } from '../../src/formats/pickle.js';
+import { expectUserError, weightFixture } from '../helpers/formats.js';
 
-const fixture = (name: string) => new Uint8Array(readFileSync(new URL(`../../fixtures/weights/${name}`, import.meta.url)));
+const fixture = weightFixture;
 
-function expectUserError(fn: () => unknown, message: string | RegExp): UserError {
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (e) {
-    thrown = e;
-  }
-  expect(thrown, `expected UserError ${message}`).toBeInstanceOf(UserError);
-  if (typeof message === 'string') expect((thrown as Error).message).toBe(message);
-  else expect((thrown as Error).message).toMatch(message);
-  return thrown as UserError;
-}
 
 /** Pickle bytes by hand: numbers are single bytes, strings their UTF-8 bytes, arrays spread. */
 function P(...parts: (number | string | number[] | Uint8Array)[]): Uint8Array {

@@ -1,35 +1,13 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { UserError } from '../../src/errors.js';
 import { halfToFloat, parsePth, readPth } from '../../src/formats/pth.js';
 import { weightsFromSafetensors } from '../../src/formats/weights.js';
 import { readZip } from '../../src/formats/zip.js';
 import type { Tensor } from '../../src/tensor.js';
+import { expectSameWeights, expectUserError, weightFixture } from '../helpers/formats.js';
 
-const fixture = (name: string) => new Uint8Array(readFileSync(new URL(`../../fixtures/weights/${name}`, import.meta.url)));
+const fixture = weightFixture;
 
-function expectUserError(fn: () => unknown, message: string | RegExp): void {
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (e) {
-    thrown = e;
-  }
-  expect(thrown, `expected UserError ${message}`).toBeInstanceOf(UserError);
-  if (typeof message === 'string') expect((thrown as Error).message).toBe(message);
-  else expect((thrown as Error).message).toMatch(message);
-}
 
-/** Same keys in the same order, same shapes, same float32 bit patterns. */
-function expectSameWeights(got: Map<string, Tensor>, want: Map<string, Tensor>): void {
-  expect([...got.keys()]).toEqual([...want.keys()]);
-  for (const [key, w] of want) {
-    const g = got.get(key) as Tensor;
-    expect(g.shape, key).toEqual(w.shape);
-    expect(g.data).toBeInstanceOf(Float32Array);
-    expect(new Uint32Array(g.data.slice().buffer), key).toEqual(new Uint32Array(w.data.slice().buffer));
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Hand-written .pth files: a pickle as torch.save writes it and a stored zip around it.

@@ -9,6 +9,7 @@ import {
   toFloatTensor,
   writeSafetensors,
 } from '../../src/formats/safetensors.js';
+import { expectUserError } from '../helpers/formats.js';
 
 const bytesOf = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 const utf8 = (s: string) => new TextEncoder().encode(s);
@@ -30,17 +31,6 @@ const concat = (...parts: Uint8Array[]) => {
 /** A safetensors file built by hand: u64 header size, the header exactly as given, the data. */
 const stFile = (header: string, data: Uint8Array = new Uint8Array(0)) => concat(u64(utf8(header).length), utf8(header), data);
 
-function expectUserError(fn: () => unknown, message: string | RegExp): void {
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (e) {
-    thrown = e;
-  }
-  expect(thrown, `expected UserError ${message}`).toBeInstanceOf(UserError);
-  if (typeof message === 'string') expect((thrown as Error).message).toBe(message);
-  else expect((thrown as Error).message).toMatch(message);
-}
 
 // 0, 1, 2, 3, 4, 5 as IEEE 754 binary32, little-endian: the bytes of 0x00000000, 0x3f800000,
 // 0x40000000, 0x40400000, 0x40800000, 0x40a00000.

@@ -1,22 +1,10 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { UserError } from '../../src/errors.js';
 import { looksLikeZip, readZip, zipEntryData } from '../../src/formats/zip.js';
+import { expectUserError, weightFixture } from '../helpers/formats.js';
 
-const fixture = (name: string) => new Uint8Array(readFileSync(new URL(`../../fixtures/weights/${name}`, import.meta.url)));
+const fixture = weightFixture;
 const utf8 = (s: string) => new TextEncoder().encode(s);
 
-function expectUserError(fn: () => unknown, message: string | RegExp): void {
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (e) {
-    thrown = e;
-  }
-  expect(thrown, `expected UserError ${message}`).toBeInstanceOf(UserError);
-  if (typeof message === 'string') expect((thrown as Error).message).toBe(message);
-  else expect((thrown as Error).message).toMatch(message);
-}
 
 interface Entry {
   name: string;
