@@ -14,6 +14,7 @@ import { runTrain, trainSpec } from './commands/train.js';
 import { evalSpec, runEval } from './commands/eval.js';
 import { classifySpec, runClassify } from './commands/classify.js';
 import { convertSpec, runConvert } from './commands/convert.js';
+import { runViz, vizSpec } from './commands/viz.js';
 
 type Writer = (s: string) => void;
 interface Command {
@@ -30,6 +31,7 @@ const COMMANDS: Command[] = [
   { spec: trainSpec, run: runTrain },
   { spec: evalSpec, run: runEval },
   { spec: convertSpec, run: runConvert },
+  { spec: vizSpec, run: runViz },
 ];
 
 function usage(): string {
