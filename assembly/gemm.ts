@@ -340,6 +340,23 @@ export function f32_gemm(
   accumulate: bool, relu: bool,
   mBegin: i32, mEnd: i32,
 ): void {
+  gemmRange(m, n, k, a, b, c, ldc, cTransposed, bias, biasAlongM, accumulate, relu, mBegin, mEnd, 0, n);
+}
+
+/**
+ * f32_gemm restricted to rows [mBegin, mEnd) and columns [nBegin, nEnd) of C (mBegin a multiple
+ * of 4, nBegin a multiple of 8): the host's task kernels split a product this way between
+ * threads, along M (pixels, batch rows) or, when M is a single tile (the fc layers at batch 1),
+ * along N. Every C element is reduced in the same order whatever the split.
+ */
+export function gemmRange(
+  m: i32, n: i32, k: i32,
+  a: usize, b: usize,
+  c: usize, ldc: i32, cTransposed: bool,
+  bias: usize, biasAlongM: bool,
+  accumulate: bool, relu: bool,
+  mBegin: i32, mEnd: i32, nBegin: i32, nEnd: i32,
+): void {
   const blocks = k > 0 ? (k + KC - 1) / KC : 1; // k = 0 still writes bias (or keeps C) and ReLU
   const mp = <usize>((m + MR - 1) & ~(MR - 1)), np = <usize>((n + NR - 1) & ~(NR - 1));
   for (let kb = 0; kb < blocks; kb++) {
@@ -350,12 +367,12 @@ export function f32_gemm(
     const initFromC = accumulate || !first;
     for (let m0 = mBegin; m0 < mEnd; m0 += MC) {
       const m1 = min(mEnd, m0 + MC);
-      for (let n0 = 0; n0 < n; n0 += NR) {
-        const nr = min(NR, n - n0);
+      for (let n0 = nBegin; n0 < nEnd; n0 += NR) {
+        const nr = min(NR, nEnd - n0);
         const bPanel = bBlock + (<usize>n0 * kc << 2); // panel n0/8 of the block: (n0/8)*kc*8 floats in
         const biasN = bias != 0 && !biasAlongM ? bias + (<usize>n0 << 2) : 0;
         for (let i0 = m0; i0 < m1; i0 += MR) {
-          const mr = min(MR, m - i0);
+          const mr = min(MR, m1 - i0);
           const aPanel = aBlock + (<usize>i0 * kc << 2);
           const cTile = cTransposed ? c + ((<usize>n0 * ldc + i0) << 2) : c + ((<usize>i0 * ldc + n0) << 2);
           const biasM = bias != 0 && biasAlongM ? bias + (<usize>i0 << 2) : 0;

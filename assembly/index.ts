@@ -9,15 +9,25 @@
  * Same exports and signatures in all three, so the host (src/backend/wasm/kernels.ts) does not
  * care which one it got.
  *
- * Memory: imported (env.memory) and laid out by the host. Kernels never allocate, keep no mutable
- * globals and have no data segments, so one compiled module can run in several threads over one
- * shared memory. Every pointer is a byte address into that memory; every size counts floats.
+ * Memory: imported (env.memory), shared (built with --sharedMemory: one compiled module runs in
+ * several threads over one memory) and laid out by the host. Kernels never allocate, keep no
+ * mutable globals and have no data segments (instantiating in another thread writes nothing).
+ * Every pointer is a byte address into that memory; every size counts floats.
+ *
+ * Kernels named `*_task` compute one piece of a layer: (task, scratch, ...) with the piece's index
+ * and a private scratch region of the calling thread; the host runs pieces [0, count) on any number
+ * of threads (src/backend/wasm/backend.ts), and a piece's result does not depend on which.
  */
 
 export { f32_gemm, f32_gemm_4x8_peak } from './gemm';
 export { x32_packw_gemm_goi_x8, x32_packw_gemm_gio_x8, x32_packx_4x, x32_packx_4x_t } from './pack';
 export { im2col, col2im } from './im2col';
 export { flush_subnormals } from './flush';
+export {
+  im2col_packx_4x, conv2d_forward_task, conv2d_backward_data_task, conv2d_backward_filter_task,
+  conv2d_bias_grad_task, f32_sum_task,
+} from './conv';
+export { gemm_task, column_sums_task } from './linear';
 
 /** Which instruction set this build uses: 0 scalar, 1 SIMD128, 2 SIMD128 + relaxed SIMD. */
 export function kernel_isa(): i32 {

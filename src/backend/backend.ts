@@ -39,4 +39,9 @@ export interface Backend {
   softmaxForward<A extends FloatArray>(x: Tensor<A>): Forward<A>;
   crossEntropyForward<A extends FloatArray>(logits: Tensor<A>, labels: Int32Array): { loss: number; cache: OpCache };
   crossEntropyBackward<A extends FloatArray>(cache: OpCache): { dlogits: Tensor<A> };
+  /**
+   * The weight arrays passed to earlier calls were changed in place (an optimiser step): a backend
+   * that keeps derived copies of them (the wasm backend packs them for its GEMM) must drop those.
+   */
+  weightsUpdated?(): void;
 }

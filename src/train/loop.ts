@@ -187,6 +187,7 @@ export function train(arch: Architecture, state: TrainState, config: TrainConfig
     const batchLabels = labels.subarray(0, n);
     const { loss, pass, grads } = lossAndGradients(arch, state.weights, batchX, batchLabels, backend, { rng });
     sgdStep(state.weights, grads.params, state.momentum, p.lr, config);
+    backend.weightsUpdated?.(); // the weights changed in place: drop any packed copies
 
     const K = pass.logits.shape[1];
     for (let i = 0; i < n; i++) if (argmaxRow(pass.logits.data, i, K) === batchLabels[i]) p.epochCorrect++;

@@ -59,14 +59,18 @@ describe('kernel builds', () => {
     expect(canRun(all.simd!)).toBe(true);
   });
 
-  it('instantiates asynchronously from bytes or a compiled module, over a shared memory too', async () => {
+  it('instantiates asynchronously from bytes or a compiled module, over a shared memory', async () => {
     const bytes = readKernelBytes('simd');
     const fromBytes = await Kernels.instantiate('simd', bytes, createMemory());
     expect(fromBytes.build).toBe('simd');
+    expect(createMemory().buffer).toBeInstanceOf(SharedArrayBuffer);
     const module = await WA.compile(bytes);
-    // a build compiled with --sharedMemory is needed for a shared memory; the non-shared build
-    // must refuse one rather than silently not share it
-    await expect(Kernels.instantiate('simd', module, createMemory({ shared: true, maximumBytes: 2 * PAGE_BYTES }))).rejects.toThrow();
+    const twice = await Kernels.instantiate('simd', module, createMemory({ maximumBytes: 2 * PAGE_BYTES }));
+    expect(twice.module).toBe(module);
+    // the builds import a shared memory (worker threads run them over one memory): a memory that is
+    // not shared is refused rather than silently not shared
+    const unshared = new (globalThis as unknown as { WebAssembly: { Memory: new (d: object) => object } }).WebAssembly.Memory({ initial: 1, maximum: 2 });
+    await expect(Kernels.instantiate('simd', module, unshared as never)).rejects.toThrow(/shared/);
   });
 
   it('setUpKernels (the browser-safe path) instantiates, lays out from heapBase and warms up', async () => {

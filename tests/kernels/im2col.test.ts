@@ -7,13 +7,16 @@
  *     summation order), and leaves every other image and group alone;
  *   - the adjoint identity <im2col(x), y> = <x, col2im(y)>, exactly, on small integers;
  *   - the AlexNet conv geometries (11x11 stride 4, 5x5 pad 2, 3x3 pad 1, caffe's pad 0), whose
- *     runs of valid taps are what the kernels' fast paths (memory.copy, vector adds) cover.
+ *     runs of valid taps are what the kernels' fast paths (memory.copy, vector adds) cover;
+ *   - im2col_packx_4x (assembly/conv.ts), im2col straight into the packed A layout for a range of
+ *     output pixels, equals im2col then packA from 'km' on that range, bit for bit (including the
+ *     repeated last row of a ragged micro-panel and K past one block).
  */
 
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { type ConvGeometry, col2im, convGeometry, im2col } from '../../src/ops/conv2d.js';
-import type { Im2colGeometry } from '../../src/backend/wasm/kernels.js';
+import { type Im2colGeometry, packedASize } from '../../src/backend/wasm/kernels.js';
 import { Rng, RUNNABLE_BUILDS, fcParams, firstBitDifference, integers, kernelsFor, seedArb, uniform } from './harness.js';
 
 interface Case {
@@ -127,10 +130,41 @@ for (const build of RUNNABLE_BUILDS) {
       );
     });
 
+    /** im2col_packx_4x on pixels [p0, p0 + m) against im2col + x32_packx_4x_t (itself tested against a loop). */
+    function checkIm2colPacked(c: Case, seed: number, range: { p0: number; m: number }): void {
+      const geo = geometryOf(c);
+      const x = uniform(new Rng(seed), geo.N * geo.C * geo.H * geo.W);
+      // any start in [0, P), any length in [1, P - p0] (m past the end means "to the end")
+      const p0 = range.p0 % geo.P, m = range.m >= geo.P - p0 ? geo.P - p0 : 1 + (range.m % (geo.P - p0));
+      const size = packedASize(m, geo.K);
+      const mark = alloc.mark();
+      const xPtr = alloc.allocFrom(x);
+      const colsPtr = alloc.alloc(geo.K * geo.P);
+      const wantPtr = alloc.alloc(size), gotPtr = alloc.allocFrom(new Float32Array(size + 16).fill(Number.NaN));
+      const xg = xPtr + groupOffset(geo, c.n, c.g);
+      kernels.im2col(xg, kernelGeometry(geo), colsPtr);
+      kernels.packA({ from: 'km', m, k: geo.K, src: colsPtr + 4 * p0, ld: geo.P, out: wantPtr });
+      kernels.im2colPacked(xg, kernelGeometry(geo), p0, m, gotPtr);
+      const diff = firstBitDifference(alloc.f32(gotPtr, size), alloc.f32(wantPtr, size));
+      const past = alloc.f32(gotPtr + 4 * size, 16).every(Number.isNaN);
+      alloc.reset(mark);
+      if (diff) throw new Error(`im2col_packx_4x ${JSON.stringify(c)} pixels [${p0}, ${p0 + m}) (K ${geo.K}, P ${geo.P}): ${diff}`);
+      if (!past) throw new Error(`im2col_packx_4x ${JSON.stringify(c)}: wrote past the packed panel`);
+    }
+
+    it('im2col_packx_4x equals im2col then packA (km) on any range of pixels, bit for bit', () => {
+      const rangeArb = fc.record({ p0: fc.nat(), m: fc.nat() });
+      fc.assert(fc.property(caseArb, seedArb, rangeArb, (c, seed, r) => checkIm2colPacked(c, seed, r)), fcParams(300));
+      // K = 7*7*6 = 294: two K blocks
+      checkIm2colPacked({ N: 1, G: 1, Cg: 6, H: 9, W: 10, KH: 7, KW: 7, stride: 1, pad: 3, n: 0, g: 0 }, 3, { p0: 5, m: 70 });
+    });
+
     for (const { name, c } of ALEXNET_CASES) {
       it(`AlexNet geometry: ${name}`, () => {
         checkIm2col(c, 1);
         checkCol2im(c, 2);
+        checkIm2colPacked(c, 3, { p0: 0, m: Infinity }); // the whole image
+        checkIm2colPacked(c, 4, { p0: 13, m: 130 });
       });
     }
   });

@@ -86,16 +86,23 @@ export function compileKernels(bytes: Uint8Array): Promise<WasmModule> {
   return WA.compile(bytes);
 }
 
-/** A memory for the kernels. `shared` (with a maximum) is what worker threads will need. */
-export function createMemory(options: { initialBytes?: number; maximumBytes?: number; shared?: boolean } = {}): WasmMemory {
+/**
+ * The largest memory the builds accept: they declare a shared memory of at most 65536 pages
+ * (asconfig.json `maximumMemory`), all that 32-bit addresses reach.
+ */
+export const MAXIMUM_MEMORY_BYTES = 65536 * PAGE_BYTES;
+
+/**
+ * A memory for the kernels: shared (the builds import a shared memory, so that worker threads can
+ * run the same module over it), growing from `initialBytes` up to `maximumBytes` (default: the
+ * builds' maximum, 4 GiB; address space is only reserved, pages are committed as the memory grows).
+ * In a browser a shared memory needs a cross-origin isolated page (COOP and COEP headers).
+ */
+export function createMemory(options: { initialBytes?: number; maximumBytes?: number } = {}): WasmMemory {
   const pages = (bytes: number): number => Math.ceil(bytes / PAGE_BYTES);
-  const descriptor: { initial: number; maximum?: number; shared?: boolean } = { initial: pages(options.initialBytes ?? PAGE_BYTES) };
-  if (options.maximumBytes !== undefined) descriptor.maximum = pages(options.maximumBytes);
-  if (options.shared) {
-    if (descriptor.maximum === undefined) throw new Error('createMemory: a shared memory needs maximumBytes');
-    descriptor.shared = true;
-  }
-  return new WA.Memory(descriptor);
+  const maximum = pages(options.maximumBytes ?? MAXIMUM_MEMORY_BYTES);
+  if (maximum > pages(MAXIMUM_MEMORY_BYTES)) throw new Error(`createMemory: at most ${MAXIMUM_MEMORY_BYTES} bytes`);
+  return new WA.Memory({ initial: pages(options.initialBytes ?? PAGE_BYTES), maximum, shared: true });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -122,11 +129,29 @@ interface RawExports {
     OH: number, OW: number, dx: Ptr,
   ): void;
   flush_subnormals(x: Ptr, n: number): void;
+  im2col_packx_4x(
+    x: Ptr, C: number, H: number, W: number, KH: number, KW: number, stride: number, pad: number,
+    OH: number, OW: number, p0: number, m: number, out: Ptr,
+  ): void;
 }
+
+/**
+ * The task kernels (assembly/conv.ts, linear.ts): each computes piece `task` of a layer with a
+ * private `scratch` region; their further arguments are listed, by name, beside each call in
+ * backend.ts and documented in assembly/. All are numbers (pointers, sizes, flags as 0/1).
+ */
+export const TASK_KERNELS = [
+  'conv2d_forward_task', 'conv2d_backward_data_task', 'conv2d_backward_filter_task', 'conv2d_bias_grad_task',
+  'f32_sum_task', 'gemm_task', 'column_sums_task',
+] as const;
+export type TaskKernel = (typeof TASK_KERNELS)[number];
+/** The most arguments a task kernel takes after (task, scratch). */
+export const MAX_TASK_ARGS = 24;
+type TaskFunction = (task: number, scratch: Ptr, ...args: number[]) => void;
 
 const RAW_EXPORT_NAMES: (keyof RawExports)[] = [
   'kernel_isa', 'heap_base', 'f32_gemm', 'f32_gemm_4x8_peak', 'x32_packw_gemm_goi_x8', 'x32_packw_gemm_gio_x8',
-  'x32_packx_4x', 'x32_packx_4x_t', 'im2col', 'col2im', 'flush_subnormals',
+  'x32_packx_4x', 'x32_packx_4x_t', 'im2col', 'col2im', 'flush_subnormals', 'im2col_packx_4x',
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -225,8 +250,11 @@ export interface Im2colGeometry {
 export class Kernels {
   private constructor(
     private readonly raw: RawExports,
+    private readonly tasks: Record<TaskKernel, TaskFunction>,
     readonly build: BuildName,
     readonly memory: WasmMemory,
+    /** The compiled module: worker threads instantiate it over the same memory. */
+    readonly module: WasmModule,
   ) {}
 
   /**
@@ -235,24 +263,25 @@ export class Kernels {
    */
   static async instantiate(build: BuildName, source: Uint8Array | WasmModule, memory: WasmMemory): Promise<Kernels> {
     const module = source instanceof Uint8Array ? await WA.compile(source) : source;
-    return Kernels.wrap(build, await WA.instantiate(module, kernelImports(memory)), memory);
+    return Kernels.wrap(build, module, await WA.instantiate(module, kernelImports(memory)), memory);
   }
 
   /** Synchronous instantiation (Node, workers; browsers refuse large modules on the main thread). */
   static instantiateSync(build: BuildName, source: Uint8Array | WasmModule, memory: WasmMemory): Kernels {
     const module = source instanceof Uint8Array ? new WA.Module(source) : source;
-    return Kernels.wrap(build, new WA.Instance(module, kernelImports(memory)), memory);
+    return Kernels.wrap(build, module, new WA.Instance(module, kernelImports(memory)), memory);
   }
 
-  private static wrap(build: BuildName, instance: WasmInstance, memory: WasmMemory): Kernels {
-    for (const name of RAW_EXPORT_NAMES) {
+  private static wrap(build: BuildName, module: WasmModule, instance: WasmInstance, memory: WasmMemory): Kernels {
+    for (const name of [...RAW_EXPORT_NAMES, ...TASK_KERNELS]) {
       if (typeof instance.exports[name] !== 'function') throw new Error(`kernel build '${build}' lacks the export ${name}: rebuild with \`npm run build:wasm\``);
     }
     const raw = instance.exports as unknown as RawExports;
     if (raw.kernel_isa() !== ISA_OF_BUILD[build]) {
       throw new Error(`the module given as the '${build}' build reports instruction set ${raw.kernel_isa()}, expected ${ISA_OF_BUILD[build]}`);
     }
-    return new Kernels(raw, build, memory);
+    const tasks = Object.fromEntries(TASK_KERNELS.map((name) => [name, instance.exports[name]])) as Record<TaskKernel, TaskFunction>;
+    return new Kernels(raw, tasks, build, memory, module);
   }
 
   /** First byte past the module's static data: where the host's buffers may start. */
@@ -308,6 +337,21 @@ export class Kernels {
   col2im(cols: Ptr, geo: Im2colGeometry, dx: Ptr): void {
     const { channels, height, width, kernelH, kernelW, stride, pad, outH, outW } = geo;
     this.raw.col2im(cols, channels, height, width, kernelH, kernelW, stride, pad, outH, outW, dx);
+  }
+
+  /**
+   * Packed A of a convolution's patches, for output pixels [p0, p0 + m) of one image and group
+   * (x points at the group's first channel): the same floats as im2col then packA from 'km'.
+   */
+  im2colPacked(x: Ptr, geo: Im2colGeometry, p0: number, m: number, out: Ptr): void {
+    const { channels, height, width, kernelH, kernelW, stride, pad, outH, outW } = geo;
+    if (!(p0 >= 0 && m >= 1 && p0 + m <= outH * outW)) throw new Error(`im2colPacked: pixels [${p0}, ${p0 + m}) outside [0, ${outH * outW})`);
+    this.raw.im2col_packx_4x(x, channels, height, width, kernelH, kernelW, stride, pad, outH, outW, p0, m, out);
+  }
+
+  /** Runs piece `task` of a task kernel with the given scratch region and arguments (see TASK_KERNELS). */
+  runTask(kernel: TaskKernel, task: number, scratch: Ptr, args: readonly number[]): void {
+    this.tasks[kernel](task, scratch, ...args);
   }
 
   /** Sets every subnormal of `count` floats at `x` to zero of the same sign. */

@@ -1,0 +1,445 @@
+/**
+ * The WebAssembly backend: every AlexNet op of the Backend interface through the kernels of
+ * assembly/, on one thread or several, with the same bits whatever the number of threads.
+ *
+ *   const backend = await createWasmBackend({ threads: 2 });
+ *   const pass = forward(arch, weights, x, backend);
+ *   backend.dispose();
+ *
+ * Data flow of an op: the host owns one shared WebAssembly memory. The op copies its inputs
+ * (activations, gradients) into the memory, has the layer computed there as independent pieces
+ * (task kernels, see runner.ts), and copies the outputs back into fresh Float32Arrays, which are
+ * what the walker sees. Crossing the boundary costs a copy of each activation, small next to the
+ * products. Weights are packed once into the GEMM's panel layout and kept, by Float32Array
+ * identity, until `weightsUpdated()` says they changed (the training loop calls it after each
+ * optimiser step).
+ *
+ * How each op is cut into pieces (what makes the thread count irrelevant to the result):
+ *   conv forward    (image, group, range of output pixels); a pixel's outputs are one GEMM row
+ *   conv dx         (image, group): dcols = W_g^T dY_g, then col2im into that image and group
+ *   conv dW         (chunk of images, group) into a partial dW per chunk, then the partials added
+ *                   in chunk order; chunks are cut from the batch size alone (FILTER_CHUNKS)
+ *   conv db, fc db  ranges of channels, each summed in float64 in a fixed order
+ *   fc products     tiles of rows x columns of the result (each element one GEMM dot product)
+ * The remaining ops (ReLU, LRN, pooling, dropout, softmax, cross-entropy) are cheap next to these
+ * and run the reference code of src/ops on the JavaScript side.
+ *
+ * Float64 tensors (gradient checks, float64 traces) run the reference ops: the kernels are float32.
+ *
+ * This file is browser-safe; createWasmBackend loads the Node-only pieces (node-loader.ts,
+ * node-pool.ts) only when it has to read build/ or start worker threads.
+ */
+
+import type { Backend, Forward, OpCache } from '../backend.js';
+import { referenceBackend } from '../reference.js';
+import type { Conv2dParams } from '../../ops/conv2d.js';
+import { convGeometry, type ConvGeometry } from '../../ops/conv2d.js';
+import type { LrnParams } from '../../ops/lrn.js';
+import type { MaxPoolParams } from '../../ops/maxpool.js';
+import type { AdaptiveAvgPoolParams } from '../../ops/adaptive-avgpool.js';
+import { type FloatArray, type Tensor, assertSameDtype, dims, formatShape } from '../../tensor.js';
+import {
+  type BuildName, type BumpAllocator, type KernelSetup, type Kernels, type Ptr, type TaskKernel, type WasmModule,
+  GEMM_MR, GEMM_NR, packedASize, packedBSize, setUpKernels,
+} from './kernels.js';
+import { InlineRunner, type TaskRunner } from './runner.js';
+
+/** Most chunks a batch is cut into for the conv weight gradient (a partial dW each). */
+export const FILTER_CHUNKS = 8;
+/** Most GEMM rows (pixels, batch rows) in one piece: its packed A stays in L2. */
+const MAX_PIECE_ROWS = 128;
+/** Packed weights kept at most; past this the cache is emptied before packing more. */
+const WEIGHT_CACHE_BYTES = 1536 * 2 ** 20;
+
+export interface WasmBackendOptions {
+  /** Threads computing, the calling one included. Default: os.availableParallelism() under Node, else 1. */
+  threads?: number;
+  /** Kernel build. Default: the fastest this engine accepts (relaxed SIMD, SIMD, scalar). */
+  build?: BuildName;
+}
+
+/** A Backend that also releases its threads and memory. */
+export interface WasmBackend extends Backend {
+  readonly build: BuildName;
+  readonly threads: number;
+  /** Drops the packed copies of the weights: call after changing any weight array in place. */
+  weightsUpdated(): void;
+  /** Stops the worker threads; the backend is unusable afterwards. */
+  dispose(): void;
+}
+
+/** What a backward needs, tagged so that float64 caches (the reference's own) are told apart. */
+type WasmCache =
+  | { op: 'conv'; x: Tensor<Float32Array>; w: Tensor<Float32Array>; params: Conv2dParams }
+  | { op: 'linear'; x: Tensor<Float32Array>; w: Tensor<Float32Array> }
+  | { op: 'reference'; cache: OpCache };
+
+const ref = (cache: OpCache): WasmCache => ({ op: 'reference', cache });
+const isF32 = (a: FloatArray): a is Float32Array => a instanceof Float32Array;
+const roundUp = (x: number, to: number): number => Math.ceil(x / to) * to;
+/** Floats rounded up to 64 bytes, so that consecutive regions stay aligned (assembly align16). */
+const align16 = (floats: number): number => roundUp(floats, 16);
+
+type PackedLayout = 'conv-goi' | 'conv-gio' | 'fc-goi' | 'fc-gio';
+
+/**
+ * The backend over an instantiated build and a runner. Prefer createWasmBackend, which makes both.
+ */
+export class WasmKernelBackend implements WasmBackend {
+  readonly name = 'wasm';
+  private readonly alloc: BumpAllocator;
+  private readonly kernels: Kernels;
+  /** First byte past the packed weights: every op's buffers start here and are released after. */
+  private base: Ptr;
+  private readonly start: Ptr;
+  private packed = new Map<Float32Array, Map<string, Ptr>>();
+  private packedBytes = 0;
+  private disposed = false;
+
+  constructor(setup: KernelSetup, private readonly runner: TaskRunner) {
+    this.kernels = setup.kernels;
+    this.alloc = setup.alloc;
+    this.start = this.base = setup.alloc.mark();
+  }
+
+  get build(): BuildName {
+    return this.kernels.build;
+  }
+
+  get threads(): number {
+    return this.runner.threads;
+  }
+
+  weightsUpdated(): void {
+    this.packed.clear();
+    this.packedBytes = 0;
+    this.base = this.start;
+    this.alloc.reset(this.start);
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.weightsUpdated();
+    this.runner.dispose();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Memory.
+
+  /** Runs `body` with the memory above the packed weights, which it may allocate from; releases it after. */
+  private scoped<T>(body: () => T): T {
+    if (this.disposed) throw new Error('wasm backend: used after dispose()');
+    this.alloc.reset(this.base);
+    try {
+      return body();
+    } finally {
+      this.alloc.reset(this.base);
+    }
+  }
+
+  /** A copy of `data` in the memory, with subnormals flushed to zero (they slow the GEMM ~100x on Intel). */
+  private copyIn(data: Float32Array): Ptr {
+    const ptr = this.alloc.allocFrom(data);
+    this.kernels.flushSubnormals(ptr, data.length);
+    return ptr;
+  }
+
+  private copyOut(ptr: Ptr, length: number): Float32Array {
+    return this.alloc.f32(ptr, length).slice();
+  }
+
+  /** Scratch for `threads` threads of `floats` floats each: [pointer, stride in bytes]. */
+  private scratch(floats: number): [Ptr, number] {
+    const stride = align16(Math.max(floats, 1)) * 4;
+    return [this.alloc.alloc((stride / 4) * this.runner.threads), stride];
+  }
+
+  private run(kernel: TaskKernel, count: number, scratch: [Ptr, number], args: readonly number[]): void {
+    this.runner.run({ kernel, count, scratch: scratch[0], scratchStride: scratch[1], args });
+  }
+
+  /**
+   * The weights packed as a GEMM B operand, made on first use (and kept until weightsUpdated):
+   *   conv-goi   per group, W_g [OCg, K] as B = W_g^T (forward)
+   *   conv-gio   per group, W_g [OCg, K] as B = W_g   (dcols = W_g^T dY_g)
+   *   fc-goi     W [OUT, IN] as B = W^T (forward)
+   *   fc-gio     W [OUT, IN] as B = W   (dx = dy W)
+   * Must be called before the op allocates anything else (the packed copy goes below `base`).
+   */
+  private packedWeights(w: Float32Array, layout: PackedLayout, rows: number, cols: number, groups = 1): Ptr {
+    const key = `${layout}/${groups}`;
+    const hit = this.packed.get(w)?.get(key);
+    if (hit !== undefined) return hit;
+    // rows x cols is one group's [OCg, K] (conv) or [OUT, IN] (fc)
+    const perGroup = layout.endsWith('goi') ? packedBSize(rows, cols) : packedBSize(cols, rows);
+    const bytes = perGroup * groups * 4;
+    if (this.packedBytes + bytes > WEIGHT_CACHE_BYTES) this.weightsUpdated();
+    this.alloc.reset(this.base);
+    const out = this.alloc.alloc(perGroup * groups);
+    const top = this.alloc.mark();
+    const src = this.alloc.allocFrom(w);
+    this.kernels.flushSubnormals(src, w.length);
+    for (let g = 0; g < groups; g++) {
+      const s = src + g * rows * cols * 4, o = out + g * perGroup * 4;
+      if (layout.endsWith('goi')) this.kernels.packB({ from: 'goi', n: rows, k: cols, src: s, out: o });
+      else this.kernels.packB({ from: 'gio', n: cols, k: rows, src: s, out: o });
+    }
+    this.alloc.reset(top);
+    this.base = top;
+    this.packedBytes += bytes;
+    let forArray = this.packed.get(w);
+    if (!forArray) this.packed.set(w, (forArray = new Map()));
+    forArray.set(key, out);
+    return out;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // How work is cut (never by thread count where it would change a sum: see the header).
+
+  /** GEMM rows per piece when `pieces` independent products of `m` rows are to be shared out. */
+  private pieceRows(m: number, pieces: number): number {
+    let chunks = Math.ceil(m / MAX_PIECE_ROWS);
+    // Enough pieces to keep every thread busy (a few each, for balance), not below 8 rows.
+    const wanted = Math.ceil((3 * this.runner.threads) / pieces);
+    if (this.runner.threads > 1 && chunks < wanted) chunks = Math.max(chunks, Math.min(wanted, Math.floor(m / 8)));
+    return roundUp(Math.ceil(m / chunks), GEMM_MR);
+  }
+
+  /** Tile of an [m, n] product: rows a multiple of 4, columns of 8; column tiles when rows are too few. */
+  private tiles(m: number, n: number): { rows: number; cols: number; count: number } {
+    const rows = this.pieceRows(m, 1);
+    const rowTiles = Math.ceil(m / rows);
+    let colTiles = 1;
+    if (this.runner.threads > 1 && rowTiles < 2 * this.runner.threads) {
+      colTiles = Math.max(1, Math.min(Math.ceil((3 * this.runner.threads) / rowTiles), Math.floor(n / 64)));
+    }
+    const cols = roundUp(Math.ceil(n / colTiles), GEMM_NR);
+    return { rows, cols, count: rowTiles * Math.ceil(n / cols) };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Convolution.
+
+  conv2dForward<A extends FloatArray>(x: Tensor<A>, w: Tensor<A>, b: Tensor<A> | null, params: Conv2dParams): Forward<A> {
+    assertSameDtype('conv2d', x.data, w.data, ...(b ? [b.data] : []));
+    if (!isF32(x.data)) {
+      const r = referenceBackend.conv2dForward(x, w, b, params);
+      return { y: r.y, cache: ref(r.cache) };
+    }
+    const geo = convGeometry(x.shape, w.shape, params);
+    const { N, C, H, W, OC, KH, KW, stride, pad, groups, OH, OW, OCg, K, P } = geo;
+    if (b && (b.shape.length !== 1 || b.shape[0] !== OC)) throw new Error(`conv2d: bias must be [${OC}], got ${formatShape(b.shape)}`);
+    const y = this.scoped(() => {
+      const wPacked = this.packedWeights(w.data as Float32Array, 'conv-goi', OCg, K, groups);
+      const xPtr = this.copyIn(x.data as Float32Array);
+      const bias = b ? this.alloc.allocFrom(b.data) : 0;
+      const yPtr = this.alloc.alloc(N * OC * P);
+      const rows = this.pieceRows(P, N * groups);
+      const scratch = this.scratch(packedASize(rows, K));
+      this.run('conv2d_forward_task', N * groups * Math.ceil(P / rows), scratch,
+        [xPtr, C, H, W, OC, KH, KW, stride, pad, groups, OH, OW, wPacked, bias, yPtr, rows]);
+      return this.copyOut(yPtr, N * OC * P);
+    });
+    const cache: WasmCache = { op: 'conv', x: x as Tensor<Float32Array>, w: w as Tensor<Float32Array>, params };
+    return { y: { data: y as A, shape: [N, OC, OH, OW] }, cache };
+  }
+
+  conv2dBackward<A extends FloatArray>(cache: OpCache, dy: Tensor<A>): { dx: Tensor<A>; dw: Tensor<A>; db: Tensor<A> } {
+    const c = cache as WasmCache;
+    if (c.op === 'reference') return referenceBackend.conv2dBackward(c.cache, dy);
+    if (c.op !== 'conv') throw new Error(`conv2d backward: given the cache of a ${c.op} forward`);
+    const { x, w } = c;
+    const geo: ConvGeometry = convGeometry(x.shape, w.shape, c.params);
+    const { N, C, H, W, OC, KH, KW, stride, pad, groups, OH, OW, OCg, K, P } = geo;
+    const [dN, dC, dH, dW] = dims('conv2d backward: dy', dy, 4);
+    if (dN !== N || dC !== OC || dH !== OH || dW !== OW) {
+      throw new Error(`conv2d backward: dy is ${formatShape(dy.shape)}, expected [${N}, ${OC}, ${OH}, ${OW}]`);
+    }
+    if (!isF32(dy.data)) throw new Error('conv2d backward: dy is float64 but the forward ran in float32');
+    const out = this.scoped(() => {
+      const wPackedT = this.packedWeights(w.data, 'conv-gio', OCg, K, groups);
+      const xPtr = this.copyIn(x.data);
+      const dyPtr = this.copyIn(dy.data as Float32Array);
+      const dxPtr = this.alloc.alloc(N * C * H * W);
+      const dwPtr = this.alloc.alloc(OC * K);
+      const dbPtr = this.alloc.alloc(OC);
+      const imagesPerChunk = Math.ceil(N / FILTER_CHUNKS);
+      const chunks = Math.ceil(N / imagesPerChunk);
+      const partials = chunks > 1 ? this.alloc.alloc(chunks * OC * K) : dwPtr;
+      const scratch = this.scratch(Math.max(
+        align16(packedASize(P, OCg)) + K * P, //                                 dx: packed dY_g^T, dcols
+        align16(K * P) + align16(packedBSize(K, P)) + packedASize(OCg, P), //    dW: cols, packed cols, packed dY_g
+      ));
+      // dx: pieces (image, group)
+      this.run('conv2d_backward_data_task', N * groups, scratch,
+        [dyPtr, C, H, W, OC, KH, KW, stride, pad, groups, OH, OW, wPackedT, dxPtr]);
+      // dW: pieces (chunk of images, group), then the chunks' partials added in chunk order
+      this.run('conv2d_backward_filter_task', chunks * groups, scratch,
+        [xPtr, dyPtr, N, C, H, W, OC, KH, KW, stride, pad, groups, OH, OW, imagesPerChunk, partials]);
+      if (chunks > 1) this.sum(partials, chunks, OC * K, dwPtr, scratch);
+      // db: ranges of channels
+      const per = Math.max(1, Math.ceil(OC / (4 * this.runner.threads)));
+      this.run('conv2d_bias_grad_task', Math.ceil(OC / per), scratch, [dyPtr, N, OC, P, dbPtr, per]);
+      return { dx: this.copyOut(dxPtr, N * C * H * W), dw: this.copyOut(dwPtr, OC * K), db: this.copyOut(dbPtr, OC) };
+    });
+    return {
+      dx: { data: out.dx as A, shape: [N, C, H, W] },
+      dw: { data: out.dw as A, shape: [...w.shape] },
+      db: { data: out.db as A, shape: [OC] },
+    };
+  }
+
+  /** out = src[0] + src[1] + ... (count arrays of len floats), in that order, cut into ranges. */
+  private sum(src: Ptr, count: number, len: number, out: Ptr, scratch: [Ptr, number]): void {
+    const per = roundUp(Math.max(4096, Math.ceil(len / (4 * this.runner.threads))), 16);
+    this.run('f32_sum_task', Math.ceil(len / per), scratch, [src, count, len, out, per]);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Fully connected.
+
+  linearForward<A extends FloatArray>(x: Tensor<A>, w: Tensor<A>, b: Tensor<A> | null): Forward<A> {
+    assertSameDtype('linear', x.data, w.data, ...(b ? [b.data] : []));
+    if (!isF32(x.data)) {
+      const r = referenceBackend.linearForward(x, w, b);
+      return { y: r.y, cache: ref(r.cache) };
+    }
+    const [B, IN] = dims('linear: x', x, 2);
+    const [OUT, wIN] = dims('linear: w', w, 2);
+    if (wIN !== IN) throw new Error(`linear: x ${formatShape(x.shape)} does not fit w ${formatShape(w.shape)}`);
+    if (b && (b.shape.length !== 1 || b.shape[0] !== OUT)) throw new Error(`linear: bias must be [${OUT}], got ${formatShape(b.shape)}`);
+    const y = this.scoped(() => {
+      const wPacked = this.packedWeights(w.data as Float32Array, 'fc-goi', OUT, IN);
+      const xPtr = this.copyIn(x.data as Float32Array);
+      const bias = b ? this.alloc.allocFrom(b.data) : 0;
+      const yPtr = this.alloc.alloc(B * OUT);
+      this.gemm(B, OUT, IN, xPtr, false, IN, wPacked, bias, yPtr, OUT); // y = x W^T + b
+      return this.copyOut(yPtr, B * OUT);
+    });
+    const cache: WasmCache = { op: 'linear', x: x as Tensor<Float32Array>, w: w as Tensor<Float32Array> };
+    return { y: { data: y as A, shape: [B, OUT] }, cache };
+  }
+
+  linearBackward<A extends FloatArray>(cache: OpCache, dy: Tensor<A>): { dx: Tensor<A>; dw: Tensor<A>; db: Tensor<A> } {
+    const c = cache as WasmCache;
+    if (c.op === 'reference') return referenceBackend.linearBackward(c.cache, dy);
+    if (c.op !== 'linear') throw new Error(`linear backward: given the cache of a ${c.op} forward`);
+    const { x, w } = c;
+    const [B, IN] = x.shape;
+    const [OUT] = w.shape;
+    const [dB, dOUT] = dims('linear backward: dy', dy, 2);
+    if (dB !== B || dOUT !== OUT) throw new Error(`linear backward: dy is ${formatShape(dy.shape)}, expected [${B}, ${OUT}]`);
+    if (!isF32(dy.data)) throw new Error('linear backward: dy is float64 but the forward ran in float32');
+    const out = this.scoped(() => {
+      const wPackedT = this.packedWeights(w.data, 'fc-gio', OUT, IN);
+      const xPtr = this.copyIn(x.data);
+      const dyPtr = this.copyIn(dy.data as Float32Array);
+      const dxPtr = this.alloc.alloc(B * IN);
+      const dwPtr = this.alloc.alloc(OUT * IN);
+      const dbPtr = this.alloc.alloc(OUT);
+      this.gemm(B, IN, OUT, dyPtr, false, OUT, wPackedT, 0, dxPtr, IN); // dx = dy W
+      const xPacked = this.alloc.alloc(packedBSize(IN, B));
+      this.kernels.packB({ from: 'gio', n: IN, k: B, src: xPtr, out: xPacked });
+      this.gemm(OUT, IN, B, dyPtr, true, OUT, xPacked, 0, dwPtr, IN); // dW = dy^T x
+      const per = roundUp(Math.max(64, Math.ceil(OUT / (4 * this.runner.threads))), 4);
+      this.run('column_sums_task', Math.ceil(OUT / per), this.scratch(0), [dyPtr, B, OUT, dbPtr, per]); // db = sum_n dy[n]
+      return { dx: this.copyOut(dxPtr, B * IN), dw: this.copyOut(dwPtr, OUT * IN), db: this.copyOut(dbPtr, OUT) };
+    });
+    return {
+      dx: { data: out.dx as A, shape: [B, IN] },
+      dw: { data: out.dw as A, shape: [OUT, IN] },
+      db: { data: out.db as A, shape: [OUT] },
+    };
+  }
+
+  /**
+   * C [m, n] (row stride ldc) = A . B (+ bias along N), B packed; A from [m, k] rows (or [k, m]
+   * rows when aFromKm) with row stride lda. Pieces: tiles of C.
+   */
+  private gemm(m: number, n: number, k: number, a: Ptr, aFromKm: boolean, lda: number, b: Ptr, bias: Ptr, c: Ptr, ldc: number): void {
+    const { rows, cols, count } = this.tiles(m, n);
+    const scratch = this.scratch(packedASize(rows, k));
+    this.run('gemm_task', count, scratch, [m, n, k, a, +aFromKm, lda, b, bias, c, ldc, rows, cols]);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The cheap ops: the reference code.
+
+  reluForward<A extends FloatArray>(x: Tensor<A>): Forward<A> {
+    return referenceBackend.reluForward(x);
+  }
+
+  reluBackward<A extends FloatArray>(cache: OpCache, dy: Tensor<A>): { dx: Tensor<A> } {
+    return referenceBackend.reluBackward(cache, dy);
+  }
+
+  lrnForward<A extends FloatArray>(x: Tensor<A>, params: LrnParams): Forward<A> {
+    return referenceBackend.lrnForward(x, params);
+  }
+
+  lrnBackward<A extends FloatArray>(cache: OpCache, dy: Tensor<A>): { dx: Tensor<A> } {
+    return referenceBackend.lrnBackward(cache, dy);
+  }
+
+  maxPoolForward<A extends FloatArray>(x: Tensor<A>, params: MaxPoolParams): Forward<A> {
+    return referenceBackend.maxPoolForward(x, params);
+  }
+
+  maxPoolBackward<A extends FloatArray>(cache: OpCache, dy: Tensor<A>): { dx: Tensor<A> } {
+    return referenceBackend.maxPoolBackward(cache, dy);
+  }
+
+  adaptiveAvgPoolForward<A extends FloatArray>(x: Tensor<A>, params: AdaptiveAvgPoolParams): Forward<A> {
+    return referenceBackend.adaptiveAvgPoolForward(x, params);
+  }
+
+  adaptiveAvgPoolBackward<A extends FloatArray>(cache: OpCache, dy: Tensor<A>): { dx: Tensor<A> } {
+    return referenceBackend.adaptiveAvgPoolBackward(cache, dy);
+  }
+
+  dropoutForward<A extends FloatArray>(x: Tensor<A>, p: number, mask: Uint8Array): Forward<A> {
+    return referenceBackend.dropoutForward(x, p, mask);
+  }
+
+  dropoutBackward<A extends FloatArray>(cache: OpCache, dy: Tensor<A>): { dx: Tensor<A> } {
+    return referenceBackend.dropoutBackward(cache, dy);
+  }
+
+  softmaxForward<A extends FloatArray>(x: Tensor<A>): Forward<A> {
+    return referenceBackend.softmaxForward(x);
+  }
+
+  crossEntropyForward<A extends FloatArray>(logits: Tensor<A>, labels: Int32Array): { loss: number; cache: OpCache } {
+    return referenceBackend.crossEntropyForward(logits, labels);
+  }
+
+  crossEntropyBackward<A extends FloatArray>(cache: OpCache): { dlogits: Tensor<A> } {
+    return referenceBackend.crossEntropyBackward(cache);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Construction.
+
+/** Where the builds come from when not read from build/ (e.g. fetched in a browser). */
+export interface WasmBackendSource {
+  /** The module bytes (or a compiled module) of `build`. */
+  source: Uint8Array | WasmModule;
+  build: BuildName;
+}
+
+/**
+ * A wasm backend: under Node the build is read from build/ (default: the fastest this Node
+ * accepts) and `threads` - 1 worker threads join the calling one (default: every core). Elsewhere
+ * pass `from` (the bytes of a build); it then runs on the calling thread.
+ */
+export async function createWasmBackend(options: WasmBackendOptions & { from?: WasmBackendSource } = {}): Promise<WasmBackend> {
+  if (options.from) {
+    if ((options.threads ?? 1) !== 1) throw new Error('createWasmBackend: threads need Node (node-pool.ts); pass threads: 1');
+    const setup = await setUpKernels(options.from.build, options.from.source);
+    return new WasmKernelBackend(setup, new InlineRunner(setup.kernels));
+  }
+  const node = await import('./node-backend.js');
+  return node.createWasmBackendSync(options);
+}

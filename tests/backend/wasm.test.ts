@@ -1,0 +1,308 @@
+/**
+ * The wasm backend (src/backend/wasm/backend.ts) against the reference ops of src/ops:
+ *
+ *   - every op forward and backward on random shapes (fast-check; groups, stride, padding, ties),
+ *     on 1 thread and on 3 (an odd count: uneven shares of pieces), in float32;
+ *     products are held to the float32 error bound of their sums, which grows with K
+ *     (helpers.ts: |got - exact| <= gamma_(terms+1) * sum |products|), data movement and
+ *     comparisons (ReLU, max-pool) to exact equality;
+ *   - shapes at the edges of the kernels' blocks: K past 256 (two K blocks), more than 128 pixels
+ *     (several pieces per image), batches past FILTER_CHUNKS images (partial weight gradients);
+ *   - float64 tensors run the reference ops, bit for bit;
+ *   - the packed-weight cache: in-place changes are seen after weightsUpdated(), not before;
+ *   - dispose() stops the threads, and a backend never disposed does not keep Node alive.
+ *
+ * Whole networks (wasm-nets.test.ts) and the PyTorch fixtures (wasm-vs-pytorch.test.ts) are
+ * tested in their own files. Replaying a failure: the report ends with the FC_SEED / FC_PATH
+ * command (tests/helpers/random.ts).
+ */
+
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { FILTER_CHUNKS, type WasmBackend } from '../../src/backend/wasm/backend.js';
+import { createWasmBackendSync } from '../../src/backend/wasm/node-backend.js';
+import * as ops from '../../src/ops/index.js';
+import { convGeometry } from '../../src/ops/conv2d.js';
+import { Rng } from '../../src/rng.js';
+import type { FloatArray, Tensor } from '../../src/tensor.js';
+import {
+  type ConvCase, checkProperty, classesCaseArb, convCaseArb, dropoutPArb, linearCaseArb, lrnCaseArb, poolCaseArb,
+  adaptiveCaseArb, randint, randn, seedArb, shape4Arb, toFloat32,
+} from '../helpers/random.js';
+import { expectRelativeError, expectWithinSumBound, firstDifference } from './helpers.js';
+
+const THREADS = [1, 3];
+const backends = new Map<number, WasmBackend>(THREADS.map((t) => [t, createWasmBackendSync({ threads: t })]));
+afterAll(() => {
+  for (const b of backends.values()) b.dispose();
+});
+
+const f64 = (t: Tensor): Tensor<Float64Array> => ({ data: Float64Array.from(t.data), shape: [...t.shape] });
+const abs64 = (t: Tensor): Tensor<Float64Array> => ({ data: Float64Array.from(t.data, Math.abs), shape: [...t.shape] });
+
+/** Uniform values in [-1, 1) as float32. */
+function uniform32(rng: Rng, shape: number[]): Tensor<Float32Array> {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const data = new Float32Array(n);
+  for (let i = 0; i < n; i++) data[i] = 2 * rng.uniform() - 1;
+  return { data, shape };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Convolution and fully connected: the products, within the error bound of their sums.
+
+function checkConv(backend: WasmBackend, c: ConvCase): void {
+  const rng = new Rng(c.seed);
+  const x = uniform32(rng, [c.N, c.C, c.H, c.W]);
+  const w = uniform32(rng, [c.OC, c.C / c.groups, c.KH, c.KW]);
+  const b = c.bias ? uniform32(rng, [c.OC]) : null;
+  const params = { stride: c.stride, pad: c.pad, groups: c.groups };
+  const geo = convGeometry(x.shape, w.shape, params);
+  const dy = uniform32(rng, [c.N, c.OC, geo.OH, geo.OW]);
+  const what = `conv ${JSON.stringify(c)} on ${backend.threads} thread(s)`;
+
+  const got = backend.conv2dForward(x, w, b, params);
+  expect(got.y.shape).toEqual([c.N, c.OC, geo.OH, geo.OW]);
+  expect(got.y.data).toBeInstanceOf(Float32Array);
+  const want = ops.conv2dForward(f64(x), f64(w), b && f64(b), params);
+  const wantAbs = ops.conv2dForward(abs64(x), abs64(w), b && abs64(b), params);
+  expectWithinSumBound(`${what}: y`, got.y.data, want.y.data, wantAbs.y.data, geo.K + 1);
+
+  const g = backend.conv2dBackward(got.cache, dy);
+  const back = ops.conv2dBackward(want.cache, f64(dy));
+  const backAbs = ops.conv2dBackward(wantAbs.cache, abs64(dy));
+  expect(g.dx.shape).toEqual(x.shape);
+  expect(g.dw.shape).toEqual(w.shape);
+  // dW: N*P products per element; dx: OCg products per dcols entry, then up to KH*KW entries per sample
+  expectWithinSumBound(`${what}: dW`, g.dw.data, back.dw.data, backAbs.dw.data, c.N * geo.P + 1);
+  expectWithinSumBound(`${what}: dx`, g.dx.data, back.dx.data, backAbs.dx.data, geo.OCg + c.KH * c.KW);
+  expectWithinSumBound(`${what}: db`, g.db.data, back.db.data, backAbs.db.data, 1);
+}
+
+/** Bigger shapes than the reference's arbitraries: several K blocks, pixel pieces and image chunks. */
+const bigConvArb: fc.Arbitrary<ConvCase> = fc
+  .record({
+    N: fc.integer({ min: 1, max: 2 * FILTER_CHUNKS + 3 }), groups: fc.integer({ min: 1, max: 2 }),
+    Cg: fc.integer({ min: 1, max: 12 }), OCg: fc.integer({ min: 1, max: 20 }),
+    H: fc.integer({ min: 1, max: 20 }), W: fc.integer({ min: 1, max: 20 }),
+    KH: fc.integer({ min: 1, max: 6 }), KW: fc.integer({ min: 1, max: 6 }),
+    stride: fc.integer({ min: 1, max: 4 }), pad: fc.integer({ min: 0, max: 3 }), bias: fc.boolean(), seed: seedArb,
+  })
+  .map(({ Cg, OCg, ...c }) => ({
+    ...c, C: Cg * c.groups, OC: OCg * c.groups,
+    KH: Math.min(c.KH, c.H + 2 * c.pad), KW: Math.min(c.KW, c.W + 2 * c.pad),
+  }));
+
+/** Edge cases of the blocking, named. */
+const EDGE_CONVS: (ConvCase & { why: string })[] = [
+  { why: 'K = 261: two K blocks', N: 2, C: 29, H: 7, W: 7, OC: 8, KH: 3, KW: 3, stride: 1, pad: 1, groups: 1, bias: true, seed: 1 },
+  { why: 'K = 512: exactly two K blocks, groups', N: 1, C: 64, H: 5, W: 5, OC: 16, KH: 3, KW: 3, stride: 1, pad: 0, groups: 2, bias: true, seed: 2 },
+  { why: 'P = 169 > 128 pixels, 11x11 stride 4', N: 1, C: 3, H: 51, W: 51, OC: 8, KH: 11, KW: 11, stride: 4, pad: 2, groups: 1, bias: true, seed: 3 },
+  { why: 'P = 784, the mini conv1', N: 3, C: 1, H: 28, W: 28, OC: 12, KH: 5, KW: 5, stride: 1, pad: 2, groups: 1, bias: true, seed: 4 },
+  { why: `N = ${FILTER_CHUNKS + 1}: uneven chunks of images`, N: FILTER_CHUNKS + 1, C: 4, H: 6, W: 6, OC: 6, KH: 3, KW: 3, stride: 1, pad: 1, groups: 2, bias: true, seed: 5 },
+  { why: 'N = 37: 5 images per chunk', N: 37, C: 2, H: 5, W: 4, OC: 4, KH: 2, KW: 3, stride: 2, pad: 1, groups: 1, bias: false, seed: 6 },
+  { why: '1x1 output, kernel covering padding', N: 2, C: 2, H: 1, W: 1, OC: 9, KH: 3, KW: 3, stride: 1, pad: 1, groups: 1, bias: true, seed: 7 },
+  { why: 'OC/G = 1 and 3 groups', N: 2, C: 3, H: 4, W: 5, OC: 3, KH: 2, KW: 2, stride: 1, pad: 0, groups: 3, bias: true, seed: 8 },
+];
+
+function checkLinear(backend: WasmBackend, c: { N: number; IN: number; OUT: number; bias: boolean; seed: number }): void {
+  const rng = new Rng(c.seed);
+  const x = uniform32(rng, [c.N, c.IN]), w = uniform32(rng, [c.OUT, c.IN]), dy = uniform32(rng, [c.N, c.OUT]);
+  const b = c.bias ? uniform32(rng, [c.OUT]) : null;
+  const what = `linear ${JSON.stringify(c)} on ${backend.threads} thread(s)`;
+  const got = backend.linearForward(x, w, b);
+  const want = ops.linearForward(f64(x), f64(w), b && f64(b));
+  const wantAbs = ops.linearForward(abs64(x), abs64(w), b && abs64(b));
+  expectWithinSumBound(`${what}: y`, got.y.data, want.y.data, wantAbs.y.data, c.IN + 1);
+  const g = backend.linearBackward(got.cache, dy);
+  const back = ops.linearBackward(want.cache, f64(dy));
+  const backAbs = ops.linearBackward(wantAbs.cache, abs64(dy));
+  expectWithinSumBound(`${what}: dx`, g.dx.data, back.dx.data, backAbs.dx.data, c.OUT);
+  expectWithinSumBound(`${what}: dW`, g.dw.data, back.dw.data, backAbs.dw.data, c.N);
+  expectWithinSumBound(`${what}: db`, g.db.data, back.db.data, backAbs.db.data, 1);
+}
+
+const bigLinearArb = fc.record({
+  N: fc.integer({ min: 1, max: 140 }), IN: fc.integer({ min: 1, max: 300 }), OUT: fc.integer({ min: 1, max: 140 }),
+  bias: fc.boolean(), seed: seedArb,
+});
+
+for (const threads of THREADS) {
+  describe(`wasm backend on ${threads} thread(s): conv2d and linear within the float32 bound of their sums`, () => {
+    const backend = backends.get(threads)!;
+
+    it('conv2d forward and backward, small random shapes (groups, stride, padding, rectangular kernels)', () => {
+      checkProperty(fc.property(convCaseArb, (c) => checkConv(backend, c)), 60);
+    });
+
+    it('conv2d forward and backward, larger random shapes (K blocks, pixel pieces, image chunks)', () => {
+      checkProperty(fc.property(bigConvArb, (c) => checkConv(backend, c)), 25);
+    });
+
+    for (const c of EDGE_CONVS) {
+      it(`conv2d: ${c.why}`, () => checkConv(backend, c));
+    }
+
+    it('linear forward and backward, small and larger random shapes (row and column tiles)', () => {
+      checkProperty(fc.property(linearCaseArb, (c) => checkLinear(backend, c)), 40);
+      checkProperty(fc.property(bigLinearArb, (c) => checkLinear(backend, c)), 15);
+    });
+
+    it('linear at batch 1 and at the mini fc shapes', () => {
+      checkLinear(backend, { N: 1, IN: 1000, OUT: 777, bias: true, seed: 1 });
+      checkLinear(backend, { N: 128, IN: 512, OUT: 10, bias: true, seed: 2 });
+      checkLinear(backend, { N: 3, IN: 9, OUT: 4096, bias: false, seed: 3 });
+    });
+  });
+
+  describe(`wasm backend on ${threads} thread(s): the other ops`, () => {
+    const backend = backends.get(threads)!;
+
+    it('relu forward and backward equal the reference exactly (ReLU\'(0) = 0)', () => {
+      checkProperty(fc.property(shape4Arb, seedArb, (shape, seed) => {
+        const rng = new Rng(seed);
+        // integers in [-2, 2]: zeros (the kink) are common
+        const x = toFloat32(randint(rng, shape, -2, 2));
+        const dy = toFloat32(randn(rng, shape));
+        const got = backend.reluForward(x);
+        const want = ops.reluForward(x);
+        expect(firstDifference(got.y.data, want.y.data)).toBeNull();
+        expect(firstDifference(backend.reluBackward(got.cache, dy).dx.data, ops.reluBackward(want.cache, dy).dx.data)).toBeNull();
+      }), 40);
+    });
+
+    it('lrn forward and backward within a few float32 roundings of the float64 reference', () => {
+      checkProperty(fc.property(lrnCaseArb, (c) => {
+        const rng = new Rng(c.seed);
+        const shape = [c.N, c.C, c.H, c.W];
+        const x = toFloat32(randn(rng, shape)), dy = toFloat32(randn(rng, shape));
+        const got = backend.lrnForward(x, c.params);
+        const want = ops.lrnForward(f64(x), c.params);
+        expectRelativeError(`lrn y ${JSON.stringify(c)}`, got.y.data, want.y.data, 1e-5);
+        const dx = backend.lrnBackward(got.cache, dy).dx.data;
+        expectRelativeError(`lrn dx ${JSON.stringify(c)}`, dx, ops.lrnBackward(want.cache, f64(dy)).dx.data, 1e-5);
+      }), 40);
+    });
+
+    it('max-pool forward and backward equal the reference exactly (ties to the first maximum)', () => {
+      checkProperty(fc.property(poolCaseArb, (c) => {
+        const rng = new Rng(c.seed);
+        const params = { kernel: c.kernel, stride: c.stride, pads: c.pads, rounding: c.rounding };
+        const x = toFloat32(randint(rng, [c.N, c.C, c.H, c.W], -3, 3)); // ties everywhere
+        const got = backend.maxPoolForward(x, params);
+        const want = ops.maxPoolForward(x, params);
+        expect(got.y.shape).toEqual(want.y.shape);
+        expect(firstDifference(got.y.data, want.y.data)).toBeNull();
+        const dy = toFloat32(randn(rng, want.y.shape));
+        expect(firstDifference(backend.maxPoolBackward(got.cache, dy).dx.data, ops.maxPoolBackward(want.cache, dy).dx.data)).toBeNull();
+      }), 40);
+    });
+
+    it('adaptive average pooling, dropout (p != 0.5), softmax and cross-entropy match the reference', () => {
+      checkProperty(fc.property(adaptiveCaseArb, (c) => {
+        const rng = new Rng(c.seed);
+        const x = toFloat32(randn(rng, [c.N, c.C, c.H, c.W]));
+        const params = { outH: c.outH, outW: c.outW };
+        const got = backend.adaptiveAvgPoolForward(x, params);
+        const want = ops.adaptiveAvgPoolForward(f64(x), params);
+        expectRelativeError('avgpool y', got.y.data, want.y.data, 1e-6);
+        const dy = toFloat32(randn(rng, want.y.shape));
+        expectRelativeError('avgpool dx', backend.adaptiveAvgPoolBackward(got.cache, dy).dx.data, ops.adaptiveAvgPoolBackward(want.cache, f64(dy)).dx.data, 1e-6);
+      }), 30);
+      checkProperty(fc.property(shape4Arb, dropoutPArb, seedArb, (shape, p, seed) => {
+        const rng = new Rng(seed);
+        const x = toFloat32(randn(rng, shape)), dy = toFloat32(randn(rng, shape));
+        const mask = ops.dropoutMask(rng, x.data.length, p);
+        const got = backend.dropoutForward(x, p, mask);
+        const want = ops.dropoutForward(f64(x), p, mask);
+        expectRelativeError('dropout y', got.y.data, want.y.data, 1e-7);
+        expectRelativeError('dropout dx', backend.dropoutBackward(got.cache, dy).dx.data, ops.dropoutBackward(want.cache, f64(dy)).dx.data, 1e-7);
+      }), 30);
+      checkProperty(fc.property(classesCaseArb, (c) => {
+        const rng = new Rng(c.seed);
+        const logits = toFloat32(randn(rng, [c.N, c.K], 3));
+        const labels = Int32Array.from(c.labels);
+        expectRelativeError('softmax', backend.softmaxForward(logits).y.data, ops.softmaxForward(f64(logits)).y.data, 1e-6);
+        const ce = backend.crossEntropyForward(logits, labels);
+        const want = ops.crossEntropyForward(f64(logits), labels);
+        expect(Math.abs(ce.loss - want.loss)).toBeLessThanOrEqual(1e-6 * Math.max(1, want.loss));
+        expectRelativeError('dlogits', backend.crossEntropyBackward(ce.cache).dlogits.data, ops.crossEntropyBackward(want.cache).dlogits.data, 1e-6);
+      }), 30);
+    });
+
+    it('float64 tensors run the reference ops, bit for bit', () => {
+      const rng = new Rng(9);
+      const x = randn(rng, [2, 4, 7, 7]), w = randn(rng, [6, 2, 3, 3]), b = randn(rng, [6]);
+      const params = { stride: 2, pad: 1, groups: 2 };
+      const got = backend.conv2dForward(x, w, b, params);
+      const want = ops.conv2dForward(x, w, b, params);
+      expect(got.y.data).toBeInstanceOf(Float64Array);
+      expect(firstDifference(got.y.data, want.y.data)).toBeNull();
+      const dy = randn(rng, want.y.shape);
+      const g = backend.conv2dBackward(got.cache, dy), r = ops.conv2dBackward(want.cache, dy);
+      for (const k of ['dx', 'dw', 'db'] as const) expect(firstDifference(g[k].data, r[k].data), k).toBeNull();
+      const xf = randn(rng, [3, 5]), wf = randn(rng, [4, 5]);
+      const lf = backend.linearForward(xf, wf, null);
+      expect(firstDifference(lf.y.data, ops.linearForward(xf, wf, null).y.data)).toBeNull();
+      const dyf = randn(rng, [3, 4]);
+      const lb = backend.linearBackward(lf.cache, dyf), lr = ops.linearBackward(ops.linearForward(xf, wf, null).cache, dyf);
+      for (const k of ['dx', 'dw', 'db'] as const) expect(firstDifference(lb[k].data, lr[k].data), k).toBeNull();
+    });
+  });
+}
+
+describe('wasm backend: packed weights, errors, threads', () => {
+  it('keeps packed weights until weightsUpdated(): in-place changes show after it', () => {
+    const backend = backends.get(1)!;
+    const rng = new Rng(3);
+    const x = uniform32(rng, [2, 3, 6, 6]), w = uniform32(rng, [4, 3, 3, 3]);
+    const params = { stride: 1, pad: 1, groups: 1 };
+    const before = backend.conv2dForward(x, w, null, params).y.data;
+    w.data.fill(0); // an optimiser step, in place
+    const stale = backend.conv2dForward(x, w, null, params).y.data;
+    expect(firstDifference(stale, before)).toBeNull(); // documented: the cache is by array identity
+    backend.weightsUpdated();
+    expect(Array.from(backend.conv2dForward(x, w, null, params).y.data).every((v) => v === 0)).toBe(true);
+    const xf = uniform32(rng, [2, 5]), wf = uniform32(rng, [3, 5]);
+    backend.linearForward(xf, wf, null);
+    wf.data.fill(0);
+    backend.weightsUpdated();
+    expect(Array.from(backend.linearForward(xf, wf, null).y.data).every((v) => v === 0)).toBe(true);
+  });
+
+  it('refuses mismatched shapes and caches with the reference\'s messages', () => {
+    const backend = backends.get(1)!;
+    const x = new Float32Array(2 * 3 * 4 * 4), w = new Float32Array(4 * 3 * 3 * 3);
+    const params = { stride: 1, pad: 0, groups: 1 };
+    expect(() => backend.conv2dForward({ data: x, shape: [2, 3, 4, 4] }, { data: w, shape: [4, 3, 3, 3] }, { data: new Float32Array(3), shape: [3] }, params))
+      .toThrow(/bias must be \[4\]/);
+    expect(() => backend.conv2dForward({ data: x, shape: [2, 3, 4, 4] }, { data: new Float64Array(w.length), shape: [4, 3, 3, 3] } as Tensor<FloatArray>, null, params))
+      .toThrow(/mix float32 and float64/);
+    const f = backend.conv2dForward({ data: x, shape: [2, 3, 4, 4] }, { data: w, shape: [4, 3, 3, 3] }, null, params);
+    expect(() => backend.conv2dBackward(f.cache, { data: new Float32Array(8), shape: [2, 4, 1, 1] })).toThrow(/dy is \[2, 4, 1, 1\], expected \[2, 4, 2, 2\]/);
+    expect(() => backend.linearBackward(f.cache, { data: new Float32Array(8), shape: [2, 4] })).toThrow(/cache of a conv forward/);
+  });
+
+  it('dispose() stops the worker threads; a backend never disposed does not keep Node alive', () => {
+    const b = createWasmBackendSync({ threads: 2 });
+    b.dispose();
+    expect(() => b.conv2dForward(uniform32(new Rng(1), [1, 1, 3, 3]), uniform32(new Rng(2), [1, 1, 1, 1]), null, { stride: 1, pad: 0, groups: 1 }))
+      .toThrow(/after dispose/);
+    // A child process that creates a 3-thread backend, uses it and never disposes it must exit.
+    const dir = mkdtempSync(join(tmpdir(), 'alexnet-wasm-'));
+    const script = join(dir, 'forgot-dispose.mjs');
+    writeFileSync(script, [
+      `import { createWasmBackendSync } from ${JSON.stringify(new URL('../../src/backend/wasm/node-backend.ts', import.meta.url).href)};`,
+      'const b = createWasmBackendSync({ threads: 3 });',
+      'const r = b.linearForward({ data: new Float32Array(64 * 32).fill(1), shape: [64, 32] }, { data: new Float32Array(16 * 32).fill(1), shape: [16, 32] }, null);',
+      'console.log(r.y.data[0], b.threads);',
+    ].join('\n'));
+    const out = execFileSync(process.execPath, ['--import', 'tsx', script], { timeout: 60_000, encoding: 'utf8' });
+    rmSync(dir, { recursive: true, force: true });
+    expect(out.trim()).toBe('32 3');
+  });
+});
