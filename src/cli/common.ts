@@ -8,6 +8,9 @@ import { ARCH_NAMES, architecture, fitWidthsTo, isArchName, type Architecture } 
 import type { Weights } from '../model/network.js';
 import type { Backend } from '../backend/backend.js';
 import { referenceBackend } from '../backend/reference.js';
+import type { WasmBackend } from '../backend/wasm/backend.js';
+import { createWasmBackendSync } from '../backend/wasm/node-backend.js';
+import { defaultThreads } from '../backend/wasm/node-pool.js';
 import type { Tensor } from '../tensor.js';
 import type { OptionSpec } from './args.js';
 
@@ -20,9 +23,15 @@ export const ARCH_OPTION: OptionSpec = {
 export const BACKEND_OPTION: OptionSpec = {
   type: 'string',
   arg: 'B',
-  help: 'Compute backend',
-  choices: ['reference'],
-  default: 'reference',
+  help: 'Compute backend: wasm (WebAssembly SIMD kernels, every core) or reference (the plain loops of src/ops)',
+  choices: ['reference', 'wasm'],
+  default: 'wasm',
+};
+
+export const THREADS_OPTION: OptionSpec = {
+  type: 'integer',
+  arg: 'N',
+  help: `Threads of the wasm backend [default: ${defaultThreads()}, every core]`,
 };
 
 export function archFromOption(value: unknown): Architecture {
@@ -31,9 +40,37 @@ export function archFromOption(value: unknown): Architecture {
   return architecture(value);
 }
 
-export function backendFromOption(value: unknown): Backend {
-  if (value === undefined || value === 'reference') return referenceBackend;
-  throw new UserError(`unknown backend "${String(value)}": choose reference`);
+/** One wasm backend per thread count for the whole process (its worker threads do not keep Node alive). */
+const wasmBackends = new Map<number, WasmBackend>();
+
+/**
+ * The backend named by --backend (and --threads for wasm). Undefined, for a command whose spec
+ * leaves the option unset, is the reference backend.
+ *
+ * Synchronous: the wasm backend is set up with createWasmBackendSync (the worker threads start
+ * while this thread waits), so callers may `await` the result or not. A process keeps one wasm
+ * backend per thread count; handing it out again drops the weights it packed for the last caller.
+ */
+export function backendFromOption(value: unknown, threads?: unknown): Backend {
+  if (value === undefined || value === 'reference') {
+    if (threads !== undefined) throw new UserError('--threads is for --backend wasm');
+    return referenceBackend;
+  }
+  if (value !== 'wasm') throw new UserError(`unknown backend "${String(value)}": choose wasm or reference`);
+  const n = threads === undefined ? defaultThreads() : threads;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 256) throw new UserError(`--threads must be an integer from 1 to 256, got ${String(threads)}`);
+  let backend = wasmBackends.get(n);
+  if (backend) {
+    backend.weightsUpdated();
+    return backend;
+  }
+  try {
+    backend = createWasmBackendSync({ threads: n });
+  } catch (e) {
+    throw new UserError(`the wasm backend could not start (${(e as Error).message.split('\n')[0]}); --backend reference needs no build`);
+  }
+  wasmBackends.set(n, backend);
+  return backend;
 }
 
 /** Weights of any supported format (safetensors, .pth, ONNX, .caffemodel), with progress for big files. */

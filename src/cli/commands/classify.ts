@@ -7,7 +7,7 @@ import type { RgbImage } from '../../image/image.js';
 import { loadImage } from '../../image/node-image.js';
 import { type ArchName, isArchName, ARCH_NAMES } from '../../model/architectures.js';
 import type { CommandSpec, ParsedOptions } from '../args.js';
-import { ARCH_OPTION, BACKEND_OPTION, backendFromOption } from '../common.js';
+import { ARCH_OPTION, BACKEND_OPTION, THREADS_OPTION, backendFromOption } from '../common.js';
 import { DEFAULT_MODEL_PATH } from '../default-model.js';
 import { Progress } from '../progress.js';
 import { existsSync } from 'node:fs';
@@ -25,6 +25,7 @@ export const classifySpec: CommandSpec = {
     labels: { type: 'string', arg: 'FILE', help: 'Class names, one per line (default: from the weights, else ImageNet\'s)' },
     batch: { type: 'integer', arg: 'N', help: 'Images per forward pass', default: 8 },
     backend: BACKEND_OPTION,
+    threads: THREADS_OPTION,
   },
   epilog: [
     'Preprocessing follows the weights: torchvision (shorter side 256, centre 224, ImageNet mean/std),',
@@ -92,7 +93,7 @@ export function runClassify(options: ParsedOptions, out: (s: string) => void, er
   if (files.length === 0) throw new UserError(`no PNG or JPEG files in ${positionals.join(', ')}`);
   const model = loadModel(options.weights as string | undefined, options.arch, options.labels, progress);
   for (const note of model.notes) err(`classify: ${note}\n`);
-  const backend = backendFromOption(options.backend);
+  const backend = backendFromOption(options.backend, options.threads);
 
   const failures: string[] = [];
   const print = (file: string, predictions: Prediction[]): void => {

@@ -8,7 +8,7 @@ import { loadImage } from '../../image/node-image.js';
 import { evaluate } from '../../train/loop.js';
 import { FASHION_MNIST_DIR, loadFashionMnist } from '../../train/node-data.js';
 import type { CommandSpec, ParsedOptions } from '../args.js';
-import { ARCH_OPTION, BACKEND_OPTION, backendFromOption } from '../common.js';
+import { ARCH_OPTION, BACKEND_OPTION, THREADS_OPTION, backendFromOption } from '../common.js';
 import { Progress } from '../progress.js';
 import { listImages, loadModel } from './classify.js';
 
@@ -26,6 +26,7 @@ export const evalSpec: CommandSpec = {
     json: { type: 'boolean', help: 'Print JSON' },
     batch: { type: 'integer', arg: 'N', help: 'Images per forward pass', default: 8 },
     backend: BACKEND_OPTION,
+    threads: THREADS_OPTION,
   },
   epilog: [
     'DIR holds one sub-folder per class, named by class index (0, 1, ...), by synset id (n01440764, with',
@@ -45,7 +46,7 @@ interface Result {
 
 export function runEval(options: ParsedOptions, out: (s: string) => void, err: (s: string) => void, positionals: string[]): number {
   const progress = new Progress('eval');
-  const backend = backendFromOption(options.backend);
+  const backend = backendFromOption(options.backend, options.threads);
   let labelsFile: { labels: string[]; synsets?: string[] } | undefined;
   if (typeof options.labels === 'string') labelsFile = parseLabels(new TextDecoder().decode(readBytes(options.labels)));
 

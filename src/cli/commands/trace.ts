@@ -7,7 +7,7 @@ import { checkWeights } from '../../model/network.js';
 import { traceFiles, traceForward } from '../../oracle/trace.js';
 import { type Tensor, cast } from '../../tensor.js';
 import type { CommandSpec, ParsedOptions } from '../args.js';
-import { ARCH_OPTION, BACKEND_OPTION, archForWeights, archFromOption, backendFromOption, loadInputNpy, loadWeightsFile } from '../common.js';
+import { ARCH_OPTION, BACKEND_OPTION, THREADS_OPTION, archForWeights, archFromOption, backendFromOption, loadInputNpy, loadWeightsFile } from '../common.js';
 import { Progress } from '../progress.js';
 
 export const traceSpec: CommandSpec = {
@@ -20,6 +20,7 @@ export const traceSpec: CommandSpec = {
     input: { type: 'string', arg: 'FILE', help: 'Input batch [N, C, H, W] (.npy, float32 or float64)', required: true },
     out: { type: 'string', arg: 'DIR', help: 'Folder for <layer>.npy files and manifest.json', required: true },
     backend: BACKEND_OPTION,
+    threads: THREADS_OPTION,
   },
   epilog: [
     'A float64 input runs the whole pass in float64 (the weights are widened exactly).',
@@ -33,7 +34,7 @@ export const traceSpec: CommandSpec = {
 
 export function runTrace(options: ParsedOptions, out: (s: string) => void): void {
   archFromOption(options.arch); // an unknown name is reported before any file is read
-  const backend = backendFromOption(options.backend);
+  const backend = backendFromOption(options.backend, options.threads);
   const weightsPath = options.weights as string;
   const x = loadInputNpy(options.input as string);
   const progress = new Progress('trace');

@@ -15,7 +15,7 @@ import { rgbPca } from '../../train/augment.js';
 import { presetFor } from '../../image/preprocess.js';
 import { architecture } from '../../model/architectures.js';
 import type { CommandSpec, ParsedOptions } from '../args.js';
-import { ARCH_OPTION, BACKEND_OPTION, archFromOption, backendFromOption } from '../common.js';
+import { ARCH_OPTION, BACKEND_OPTION, THREADS_OPTION, archFromOption, backendFromOption } from '../common.js';
 import { Progress } from '../progress.js';
 import { writeTrainingCurves } from '../../viz/node-viz.js';
 
@@ -42,6 +42,7 @@ export const trainSpec: CommandSpec = {
     resume: { type: 'boolean', help: 'Continue the run in --out from its checkpoint' },
     'checkpoint-minutes': { type: 'number', arg: 'N', help: 'Also checkpoint every N minutes within an epoch', default: 10 },
     backend: BACKEND_OPTION,
+    threads: THREADS_OPTION,
   },
   epilog: [
     'A folder DIR of images trains any architecture: DIR/<class>/*.png|jpg (every 10th image of a class is',
@@ -62,7 +63,7 @@ export const trainSpec: CommandSpec = {
 
 export function runTrain(options: ParsedOptions, out: (s: string) => void, err: (s: string) => void): number {
   let arch = archFromOption(options.arch);
-  const backend = backendFromOption(options.backend);
+  const backend = backendFromOption(options.backend, options.threads);
   const dir = options.out as string;
   const checkpointPath = join(dir, 'checkpoint.safetensors');
   const d = trainDefaults(arch.name);
