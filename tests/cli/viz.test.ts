@@ -277,7 +277,7 @@ describe('alexnet viz filters', () => {
 describe('alexnet viz activations', () => {
   it('writes the input crop, a feature-map grid per conv and pool layer, and the top-5 chart', async () => {
     const out = join(dir, 'acts-caffe');
-    const r = await runCli('viz', 'activations', PHOTO, '--weights', CAFFE, '--out', out, '--top-classes');
+    const r = await runCli('viz', 'activations', PHOTO, '--weights', CAFFE, '--out', out, '--top-classes', '--backend', 'reference');
     expect(r.status, r.stderr).toBe(0);
     const model = modelFromBytes(readBytes(CAFFE), CAFFE);
     const image = loadImage(PHOTO);
@@ -328,6 +328,22 @@ describe('alexnet viz activations', () => {
     for (const row of L.rows) {
       if (row.bar.width > 0) expect(rgbAt(chart, row.bar.x, row.bar.y + 2)).toEqual([...BAR_COLOR]);
       expect(row.bar.width).toBe(Math.round(row.probability * L.barArea.width));
+    }
+  });
+
+  it('the wasm backend (the default) draws the same pictures, each pixel within one step', async () => {
+    const out = join(dir, 'acts-caffe-wasm');
+    const r = await runCli('viz', 'activations', PHOTO, '--weights', CAFFE, '--out', out, '--top-classes', '--threads', '2');
+    expect(r.status, r.stderr).toBe(0);
+    for (const name of ['input', 'conv1', 'pool1', 'conv2', 'pool2', 'conv3', 'conv4', 'conv5', 'pool5', 'top-classes']) {
+      const wasm = readPng(join(out, `${name}.png`));
+      const reference = readPng(join(dir, 'acts-caffe', `${name}.png`));
+      expect([wasm.width, wasm.height], name).toEqual([reference.width, reference.height]);
+      if (name === 'top-classes') continue; // the same layout; its text and bars are rounded anyway
+      // float32 sums in another order can move a pixel by one step of the 0..255 scale, no more
+      let worst = 0;
+      for (let i = 0; i < wasm.data.length; i++) worst = Math.max(worst, Math.abs(wasm.data[i] - reference.data[i]));
+      expect(worst, name).toBeLessThanOrEqual(1);
     }
   });
 
@@ -404,6 +420,7 @@ describe('alexnet viz: mistakes', () => {
     [['viz', 'filters', CAFFE, '--out', 'x.png'], 'viz filters: unexpected argument "fixtures/weights/caffe.caffemodel"'],
     [['viz', 'filters', '--weights', CAFFE, '--out', 'x.png', '--top-classes'], "viz filters: --top-classes is an option of 'viz activations'"],
     [['viz', 'curves', 'm.jsonl', '--out', 'x.png', '--weights', CAFFE], "viz curves: --weights is an option of 'viz filters' and 'viz activations'"],
+    [['viz', 'filters', '--weights', CAFFE, '--out', 'x.png', '--threads', '2'], "viz filters: --threads is an option of 'viz activations'"],
     [['viz', 'filters', '--weights', 'nope.pth', '--out', 'x.png'], 'nope.pth: no such file'],
     [['viz', 'filters', '--weights', CAFFE, '--out', 'x.png', '--scale', '0'], '--scale must be between 1 and 64'],
     [['viz', 'filters', '--weights', CAFFE, '--out', 'x.png', '--layout', 'diagonal'], '--layout must be one of stacked, side-by-side, grid'],

@@ -26,7 +26,7 @@ import { type FilterGridLayout, type FilterNormalisation, filterGrid, filterGrid
 import { GRID_BORDER } from '../../viz/grid.js';
 import { readMetrics, writePng, writeTrainingCurves } from '../../viz/node-viz.js';
 import type { CommandSpec, ParsedOptions } from '../args.js';
-import { ARCH_OPTION, BACKEND_OPTION, backendFromOption } from '../common.js';
+import { ARCH_OPTION, BACKEND_OPTION, THREADS_OPTION, backendFromOption } from '../common.js';
 import { Progress } from '../progress.js';
 import { loadModel } from './classify.js';
 
@@ -36,9 +36,13 @@ export type FilterLayout = (typeof FILTER_LAYOUTS)[number];
 /** The options each subcommand accepts (the spec below is their union, so parseArgs knows them all). */
 const SUBCOMMAND_OPTIONS: Record<string, readonly string[]> = {
   filters: ['weights', 'arch', 'out', 'layout', 'normalisation', 'scale'],
-  activations: ['weights', 'arch', 'out', 'top-classes', 'layers', 'labels', 'backend'],
+  activations: ['weights', 'arch', 'out', 'top-classes', 'layers', 'labels', 'backend', 'threads'],
   curves: ['out'],
 };
+
+function lowerFirst(s: string): string {
+  return s.charAt(0).toLowerCase() + s.slice(1);
+}
 
 export const vizSpec: CommandSpec = {
   name: 'viz',
@@ -64,8 +68,9 @@ export const vizSpec: CommandSpec = {
     'top-classes': { type: 'boolean', help: 'activations: also draw a bar chart of the top-5 classes (top-classes.png)' },
     layers: { type: 'string', arg: 'L,...', help: 'activations: layer names, or "all" for every layer with feature maps (default: the conv and pool layers)' },
     labels: { type: 'string', arg: 'FILE', help: 'activations: class names, one per line (default: from the weights, else ImageNet\'s)' },
-    // No default here: a default would count as given to every subcommand.
-    backend: { ...BACKEND_OPTION, default: undefined, help: 'activations: compute backend [default: reference]' },
+    // No defaults here: a default would count as given to every subcommand (runActivations applies it).
+    backend: { ...BACKEND_OPTION, default: undefined, help: `activations: ${lowerFirst(BACKEND_OPTION.help)} [default: ${String(BACKEND_OPTION.default)}]` },
+    threads: { ...THREADS_OPTION, help: `activations: ${lowerFirst(THREADS_OPTION.help)}` },
   },
   epilog: [
     'filters draws the first convolution\'s kernels: colour tiles for RGB input (BGR weights such as',
@@ -241,11 +246,11 @@ export function inputPicture(x: Tensor, preset: Preset): Canvas {
 }
 
 function runActivations(imagePath: string, options: ParsedOptions, dir: string, out: (s: string) => void, err: (s: string) => void): void {
-  const backend = backendFromOption(options.backend);
   const image = loadImage(imagePath);
   const progress = new Progress('viz');
   const model = loadModel(options.weights as string | undefined, options.arch, options.labels, progress);
   for (const note of model.notes) err(`viz: ${note}\n`);
+  const backend = backendFromOption(options.backend ?? BACKEND_OPTION.default, options.threads);
 
   const available = featureMapLayers(model.arch);
   const asked = options.layers as string | undefined;
