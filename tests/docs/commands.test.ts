@@ -8,12 +8,14 @@
  * Anything else in a ```sh block fails the test: write it as one of the above, or mark the block
  * ```sh no-test: <the reason it cannot run here>```. The commands of one page run in order in a
  * fresh working folder of their own (so `--out runs/tiny` lands there, and a later command can
- * read what an earlier one wrote), with `fixtures/` and `docs/` linked into it.
+ * read what an earlier one wrote), with `fixtures/` and `docs/` linked into it. Every PNG the
+ * commands of a page write is then decoded and must be a real picture (opaque, not one flat colour).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { lstatSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
+import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { type Fence, parseMarkdown } from './markdown.js';
@@ -96,6 +98,28 @@ export function blockMode(info: string): 'run' | 'other' | { skip: string } {
   return { skip: skip[1] };
 }
 
+/** PNG files under `dir`, not following the links to fixtures/ and docs/. */
+function picturesIn(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const p = join(dir, name);
+    const s = lstatSync(p);
+    if (s.isSymbolicLink()) return [];
+    return s.isDirectory() ? picturesIn(p) : name.endsWith('.png') ? [p] : [];
+  });
+}
+
+/** Decodes a PNG and checks that it is opaque and has more than two colours. */
+function expectRealPicture(path: string): void {
+  const png = PNG.sync.read(readFileSync(path));
+  const colours = new Set<number>();
+  for (let i = 0; i < png.data.length; i += 4) {
+    if (png.data[i + 3] !== 255) throw new Error(`${path}: pixel ${i / 4} is not opaque`);
+    colours.add((png.data[i] << 16) | (png.data[i + 1] << 8) | png.data[i + 2]);
+  }
+  expect(png.width * png.height, path).toBeGreaterThan(0);
+  expect(colours.size, `${path}: distinct colours`).toBeGreaterThan(2);
+}
+
 async function run(command: Command, cwd: string): Promise<{ status: number; stdout: string; stderr: string }> {
   const argv = command.argv[0] === 'npx' && command.argv[1] === 'alexnet' ? command.argv.slice(1) : command.argv;
   const [program, ...args] = argv;
@@ -151,6 +175,7 @@ describe('commands in docs/', () => {
             throw new Error(`${command.where}: ${command.argv.join(' ')}\nexited with ${r.status}\n${r.stderr.trim()}`);
           }
         }
+        for (const picture of picturesIn(cwd)) expectRealPicture(picture);
       } finally {
         rmSync(cwd, { recursive: true, force: true });
       }
