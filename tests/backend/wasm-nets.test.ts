@@ -29,7 +29,7 @@ import { expectRelativeError, firstDifference } from './helpers.js';
 /**
  * Tolerances, max |wasm - want| / max(1e-3, max |want|). Worst seen (printed at the end of the
  * run): against the reference, activations 1.2e-6, loss 5.5e-7, gradients 1.7e-6; against
- * PyTorch 2.1e-6, 1.1e-6 and 1.8e-6, the order of the reference's own distance to PyTorch
+ * PyTorch 2.1e-6, 1.1e-6 and 4.0e-6, the order of the reference's own distance to PyTorch
  * (nets-vs-pytorch.test.ts). The same tolerances as there, a margin of about 10.
  */
 const TOL = { activation: 2e-5, loss: 1e-5, grad: 1e-4 } as const;

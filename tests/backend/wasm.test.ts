@@ -2,7 +2,8 @@
  * The wasm backend (src/backend/wasm/backend.ts) against the reference ops of src/ops:
  *
  *   - every op forward and backward on random shapes (fast-check; groups, stride, padding, ties),
- *     on 1 thread and on 3 (an odd count: uneven shares of pieces), in float32;
+ *     in every kernel build on 1 thread, and the fastest build on 3 threads too (an odd count:
+ *     uneven shares of pieces), in float32;
  *     products are held to the float32 error bound of their sums, which grows with K
  *     (helpers.ts: |got - exact| <= gamma_(terms+1) * sum |products|), data movement and
  *     comparisons (ReLU, max-pool) to exact equality;
@@ -25,6 +26,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { FILTER_CHUNKS, type WasmBackend } from '../../src/backend/wasm/backend.js';
 import { createWasmBackendSync } from '../../src/backend/wasm/node-backend.js';
+import type { BuildName } from '../../src/backend/wasm/kernels.js';
+import { RUNNABLE_BUILDS } from '../kernels/harness.js';
 import * as ops from '../../src/ops/index.js';
 import { convGeometry } from '../../src/ops/conv2d.js';
 import { Rng } from '../../src/rng.js';
@@ -35,10 +38,19 @@ import {
 } from '../helpers/random.js';
 import { expectRelativeError, expectWithinSumBound, firstDifference } from './helpers.js';
 
-const THREADS = [1, 3];
-const backends = new Map<number, WasmBackend>(THREADS.map((t) => [t, createWasmBackendSync({ threads: t })]));
+/**
+ * The configurations every op is tested on: the fastest build on 1 thread and on 3, and each other
+ * build this Node runs on 1 thread (the scalar build's loops and the SIMD build's vectors are
+ * separate code: both must equal src/ops).
+ */
+const CONFIGS: { build: BuildName; threads: number }[] = [
+  { build: RUNNABLE_BUILDS[0], threads: 1 },
+  { build: RUNNABLE_BUILDS[0], threads: 3 },
+  ...RUNNABLE_BUILDS.slice(1).map((build) => ({ build, threads: 1 })),
+];
+const backends = CONFIGS.map((c) => createWasmBackendSync(c));
 afterAll(() => {
-  for (const b of backends.values()) b.dispose();
+  for (const b of backends) b.dispose();
 });
 
 const f64 = (t: Tensor): Tensor<Float64Array> => ({ data: Float64Array.from(t.data), shape: [...t.shape] });
@@ -63,7 +75,7 @@ function checkConv(backend: WasmBackend, c: ConvCase): void {
   const params = { stride: c.stride, pad: c.pad, groups: c.groups };
   const geo = convGeometry(x.shape, w.shape, params);
   const dy = uniform32(rng, [c.N, c.OC, geo.OH, geo.OW]);
-  const what = `conv ${JSON.stringify(c)} on ${backend.threads} thread(s)`;
+  const what = `conv ${JSON.stringify(c)} on ${backend.build} x ${backend.threads}`;
 
   const got = backend.conv2dForward(x, w, b, params);
   expect(got.y.shape).toEqual([c.N, c.OC, geo.OH, geo.OW]);
@@ -113,7 +125,7 @@ function checkLinear(backend: WasmBackend, c: { N: number; IN: number; OUT: numb
   const rng = new Rng(c.seed);
   const x = uniform32(rng, [c.N, c.IN]), w = uniform32(rng, [c.OUT, c.IN]), dy = uniform32(rng, [c.N, c.OUT]);
   const b = c.bias ? uniform32(rng, [c.OUT]) : null;
-  const what = `linear ${JSON.stringify(c)} on ${backend.threads} thread(s)`;
+  const what = `linear ${JSON.stringify(c)} on ${backend.build} x ${backend.threads}`;
   const got = backend.linearForward(x, w, b);
   const want = ops.linearForward(f64(x), f64(w), b && f64(b));
   const wantAbs = ops.linearForward(abs64(x), abs64(w), b && abs64(b));
@@ -131,9 +143,9 @@ const bigLinearArb = fc.record({
   bias: fc.boolean(), seed: seedArb,
 });
 
-for (const threads of THREADS) {
-  describe(`wasm backend on ${threads} thread(s): conv2d and linear within the float32 bound of their sums`, () => {
-    const backend = backends.get(threads)!;
+for (const [index, { build, threads }] of CONFIGS.entries()) {
+  const backend = backends[index];
+  describe(`wasm backend, ${build} build on ${threads} thread(s): conv2d and linear within the float32 bound of their sums`, () => {
 
     it('conv2d forward and backward, small random shapes (groups, stride, padding, rectangular kernels)', () => {
       checkProperty(fc.property(convCaseArb, (c) => checkConv(backend, c)), 60);
@@ -159,8 +171,7 @@ for (const threads of THREADS) {
     });
   });
 
-  describe(`wasm backend on ${threads} thread(s): the other ops`, () => {
-    const backend = backends.get(threads)!;
+  describe(`wasm backend, ${build} build on ${threads} thread(s): the other ops`, () => {
 
     it('relu forward and backward equal the reference exactly (ReLU\'(0) = 0)', () => {
       checkProperty(fc.property(shape4Arb, seedArb, (shape, seed) => {
@@ -200,6 +211,42 @@ for (const threads of THREADS) {
         const dy = toFloat32(randn(rng, want.y.shape));
         expect(firstDifference(backend.maxPoolBackward(got.cache, dy).dx.data, ops.maxPoolBackward(want.cache, dy).dx.data)).toBeNull();
       }), 40);
+    });
+
+    it('relu, lrn and max-pool at AlexNet sizes: several pieces, vector bodies and scalar tails', () => {
+      const rng = new Rng(11);
+      const x = toFloat32(randn(rng, [3, 20, 13, 11])), dy = toFloat32(randn(rng, [3, 20, 13, 11])); // H*W = 143: 64 + 64 + 15
+      const r = backend.reluForward(x);
+      expect(firstDifference(r.y.data, ops.reluForward(x).y.data)).toBeNull();
+      expect(firstDifference(backend.reluBackward(r.cache, dy).dx.data, ops.reluBackward(ops.reluForward(x).cache, dy).dx.data)).toBeNull();
+      const big = toFloat32(randn(rng, [1, 1, 1, 40_003]));
+      expect(firstDifference(backend.reluForward(big).y.data, ops.reluForward(big).y.data)).toBeNull();
+      for (const params of [ops.LRN_PAPER, ops.LRN_CAFFE, { size: 4, alpha: 0.5, beta: 1.2, k: 1.5, divideAlphaByN: true }]) {
+        const l = backend.lrnForward(x, params);
+        const want = ops.lrnForward(f64(x), params);
+        expectRelativeError(`lrn y ${JSON.stringify(params)}`, l.y.data, want.y.data, 1e-5);
+        expectRelativeError(`lrn dx ${JSON.stringify(params)}`, backend.lrnBackward(l.cache, dy).dx.data, ops.lrnBackward(want.cache, f64(dy)).dx.data, 1e-5);
+      }
+      for (const [H, rounding] of [[55, 'floor'], [13, 'ceil'], [28, 'floor']] as const) {
+        const params = { kernel: 3, stride: 2, pads: [0, 0, 0, 0] as const, rounding };
+        const xp = toFloat32(randint(rng, [2, 5, H, H], -3, 3));
+        const got = backend.maxPoolForward(xp, params), want = ops.maxPoolForward(xp, params);
+        expect(firstDifference(got.y.data, want.y.data)).toBeNull();
+        const dyp = toFloat32(randn(rng, want.y.shape));
+        expect(firstDifference(backend.maxPoolBackward(got.cache, dyp).dx.data, ops.maxPoolBackward(want.cache, dyp).dx.data)).toBeNull();
+      }
+    });
+
+    it('max-pool propagates NaN with the index of the first NaN, as the reference', () => {
+      const x = toFloat32(randn(new Rng(12), [1, 2, 7, 7]));
+      x.data[10] = Number.NaN;
+      x.data[12] = Number.NaN;
+      x.data[49 + 24] = Number.NaN;
+      const params = { kernel: 3, stride: 2, pads: [1, 1, 1, 1] as const, rounding: 'floor' as const };
+      const got = backend.maxPoolForward(x, params), want = ops.maxPoolForward(x, params);
+      expect(firstDifference(got.y.data, want.y.data)).toBeNull();
+      const dy = toFloat32(randn(new Rng(13), want.y.shape));
+      expect(firstDifference(backend.maxPoolBackward(got.cache, dy).dx.data, ops.maxPoolBackward(want.cache, dy).dx.data)).toBeNull();
     });
 
     it('adaptive average pooling, dropout (p != 0.5), softmax and cross-entropy match the reference', () => {
@@ -257,7 +304,7 @@ for (const threads of THREADS) {
 
 describe('wasm backend: packed weights, errors, threads', () => {
   it('keeps packed weights until weightsUpdated(): in-place changes show after it', () => {
-    const backend = backends.get(1)!;
+    const backend = backends[0];
     const rng = new Rng(3);
     const x = uniform32(rng, [2, 3, 6, 6]), w = uniform32(rng, [4, 3, 3, 3]);
     const params = { stride: 1, pad: 1, groups: 1 };
@@ -275,7 +322,7 @@ describe('wasm backend: packed weights, errors, threads', () => {
   });
 
   it('refuses mismatched shapes and caches with the reference\'s messages', () => {
-    const backend = backends.get(1)!;
+    const backend = backends[0];
     const x = new Float32Array(2 * 3 * 4 * 4), w = new Float32Array(4 * 3 * 3 * 3);
     const params = { stride: 1, pad: 0, groups: 1 };
     expect(() => backend.conv2dForward({ data: x, shape: [2, 3, 4, 4] }, { data: w, shape: [4, 3, 3, 3] }, { data: new Float32Array(3), shape: [3] }, params))

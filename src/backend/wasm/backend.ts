@@ -21,8 +21,11 @@
  *                   in chunk order; chunks are cut from the batch size alone (FILTER_CHUNKS)
  *   conv db, fc db  ranges of channels, each summed in float64 in a fixed order
  *   fc products     tiles of rows x columns of the result (each element one GEMM dot product)
- * The remaining ops (ReLU, LRN, pooling, dropout, softmax, cross-entropy) are cheap next to these
- * and run the reference code of src/ops on the JavaScript side.
+ *   ReLU            ranges of elements
+ *   LRN             (image, range of positions), all channels
+ *   max pooling     ranges of planes (image, channel)
+ * The remaining ops (adaptive average pooling, dropout, softmax, cross-entropy) are cheap next to
+ * these and run the reference code of src/ops on the JavaScript side.
  *
  * Float64 tensors (gradient checks, float64 traces) run the reference ops: the kernels are float32.
  *
@@ -35,9 +38,10 @@ import { referenceBackend } from '../reference.js';
 import type { Conv2dParams } from '../../ops/conv2d.js';
 import { convGeometry, type ConvGeometry } from '../../ops/conv2d.js';
 import type { LrnParams } from '../../ops/lrn.js';
-import type { MaxPoolParams } from '../../ops/maxpool.js';
+import type { MaxPoolCache, MaxPoolParams } from '../../ops/maxpool.js';
+import { outputSize2d } from '../../geometry.js';
 import type { AdaptiveAvgPoolParams } from '../../ops/adaptive-avgpool.js';
-import { type FloatArray, type Tensor, assertSameDtype, dims, formatShape } from '../../tensor.js';
+import { type FloatArray, type Tensor, assertSameDtype, dims, formatShape, shapeEquals } from '../../tensor.js';
 import {
   type BuildName, type BumpAllocator, type KernelSetup, type Kernels, type Ptr, type TaskKernel, type WasmModule,
   GEMM_MR, GEMM_NR, packedASize, packedBSize, setUpKernels,
@@ -48,6 +52,8 @@ import { InlineRunner, type TaskRunner } from './runner.js';
 export const FILTER_CHUNKS = 8;
 /** Most GEMM rows (pixels, batch rows) in one piece: its packed A stays in L2. */
 const MAX_PIECE_ROWS = 128;
+/** Positions of an H*W plane in one LRN piece (all channels of one image). */
+const LRN_POSITIONS = 64;
 /** Packed weights kept at most; past this the cache is emptied before packing more. */
 const WEIGHT_CACHE_BYTES = 1536 * 2 ** 20;
 
@@ -72,6 +78,9 @@ export interface WasmBackend extends Backend {
 type WasmCache =
   | { op: 'conv'; x: Tensor<Float32Array>; w: Tensor<Float32Array>; params: Conv2dParams }
   | { op: 'linear'; x: Tensor<Float32Array>; w: Tensor<Float32Array> }
+  | { op: 'relu'; x: Tensor<Float32Array> }
+  | { op: 'lrn'; x: Tensor<Float32Array>; params: LrnParams }
+  | { op: 'maxpool'; cache: MaxPoolCache }
   | { op: 'reference'; cache: OpCache };
 
 const ref = (cache: OpCache): WasmCache => ({ op: 'reference', cache });
@@ -364,31 +373,138 @@ export class WasmKernelBackend implements WasmBackend {
   }
 
   // -------------------------------------------------------------------------------------------
-  // The cheap ops: the reference code.
+  // ReLU, LRN, max pooling: elementwise and window kernels, pieces of elements, positions or planes.
+
+  /** Elements per piece of an elementwise op over n elements. */
+  private elementsPerPiece(n: number): number {
+    return roundUp(Math.max(16384, Math.ceil(n / (4 * this.runner.threads))), 16);
+  }
 
   reluForward<A extends FloatArray>(x: Tensor<A>): Forward<A> {
-    return referenceBackend.reluForward(x);
+    if (!isF32(x.data)) {
+      const r = referenceBackend.reluForward(x);
+      return { y: r.y, cache: ref(r.cache) };
+    }
+    const n = x.data.length;
+    const y = this.scoped(() => {
+      const xPtr = this.alloc.allocFrom(x.data as Float32Array), yPtr = this.alloc.alloc(n);
+      const per = this.elementsPerPiece(n);
+      this.run('relu_forward_task', Math.ceil(n / per), this.scratch(0), [xPtr, yPtr, n, per]);
+      return this.copyOut(yPtr, n);
+    });
+    const cache: WasmCache = { op: 'relu', x: x as Tensor<Float32Array> };
+    return { y: { data: y as A, shape: [...x.shape] }, cache };
   }
 
   reluBackward<A extends FloatArray>(cache: OpCache, dy: Tensor<A>): { dx: Tensor<A> } {
-    return referenceBackend.reluBackward(cache, dy);
+    const c = cache as WasmCache;
+    if (c.op === 'reference') return referenceBackend.reluBackward(c.cache, dy);
+    if (c.op !== 'relu') throw new Error(`relu backward: given the cache of a ${c.op} forward`);
+    const { x } = c;
+    if (!shapeEquals(x.shape, dy.shape)) throw new Error(`relu backward: dy ${formatShape(dy.shape)} != x ${formatShape(x.shape)}`);
+    if (!isF32(dy.data)) throw new Error('relu backward: dy is float64 but the forward ran in float32');
+    const n = x.data.length;
+    const dx = this.scoped(() => {
+      const xPtr = this.alloc.allocFrom(x.data), dyPtr = this.alloc.allocFrom(dy.data as Float32Array), dxPtr = this.alloc.alloc(n);
+      const per = this.elementsPerPiece(n);
+      this.run('relu_backward_task', Math.ceil(n / per), this.scratch(0), [xPtr, dyPtr, dxPtr, n, per]);
+      return this.copyOut(dxPtr, n);
+    });
+    return { dx: { data: dx as A, shape: [...x.shape] } };
+  }
+
+  /** The LRN kernels' constants: a = alpha/size or alpha, as src/ops/lrn.ts. */
+  private static lrnArgs(p: LrnParams): [size: number, a: number, k: number, beta: number] {
+    return [p.size, p.divideAlphaByN ? p.alpha / p.size : p.alpha, p.k, p.beta];
   }
 
   lrnForward<A extends FloatArray>(x: Tensor<A>, params: LrnParams): Forward<A> {
-    return referenceBackend.lrnForward(x, params);
+    if (!isF32(x.data)) {
+      const r = referenceBackend.lrnForward(x, params);
+      return { y: r.y, cache: ref(r.cache) };
+    }
+    const [N, C, H, W] = dims('lrn', x, 4);
+    const HW = H * W;
+    const y = this.scoped(() => {
+      const xPtr = this.copyIn(x.data as Float32Array), yPtr = this.alloc.alloc(N * C * HW);
+      const per = Math.min(LRN_POSITIONS, HW);
+      this.run('lrn_forward_task', N * Math.ceil(HW / per), this.scratch(0),
+        [xPtr, yPtr, C, HW, ...WasmKernelBackend.lrnArgs(params), per]);
+      return this.copyOut(yPtr, N * C * HW);
+    });
+    const cache: WasmCache = { op: 'lrn', x: x as Tensor<Float32Array>, params };
+    return { y: { data: y as A, shape: [N, C, H, W] }, cache };
   }
 
   lrnBackward<A extends FloatArray>(cache: OpCache, dy: Tensor<A>): { dx: Tensor<A> } {
-    return referenceBackend.lrnBackward(cache, dy);
+    const c = cache as WasmCache;
+    if (c.op === 'reference') return referenceBackend.lrnBackward(c.cache, dy);
+    if (c.op !== 'lrn') throw new Error(`lrn backward: given the cache of a ${c.op} forward`);
+    const { x, params } = c;
+    if (!shapeEquals(x.shape, dy.shape)) throw new Error(`lrn backward: dy ${formatShape(dy.shape)} != x ${formatShape(x.shape)}`);
+    if (!isF32(dy.data)) throw new Error('lrn backward: dy is float64 but the forward ran in float32');
+    const [N, C, H, W] = x.shape;
+    const HW = H * W;
+    const dx = this.scoped(() => {
+      const xPtr = this.copyIn(x.data), dyPtr = this.copyIn(dy.data as Float32Array), dxPtr = this.alloc.alloc(N * C * HW);
+      const per = Math.min(LRN_POSITIONS, HW);
+      this.run('lrn_backward_task', N * Math.ceil(HW / per), this.scratch(2 * C * per),
+        [xPtr, dyPtr, dxPtr, C, HW, ...WasmKernelBackend.lrnArgs(params), per]);
+      return this.copyOut(dxPtr, N * C * HW);
+    });
+    return { dx: { data: dx as A, shape: [N, C, H, W] } };
   }
 
   maxPoolForward<A extends FloatArray>(x: Tensor<A>, params: MaxPoolParams): Forward<A> {
-    return referenceBackend.maxPoolForward(x, params);
+    if (!isF32(x.data)) {
+      const r = referenceBackend.maxPoolForward(x, params);
+      return { y: r.y, cache: ref(r.cache) };
+    }
+    const [N, C, H, W] = dims('maxpool', x, 4);
+    const { kernel, stride, pads, rounding } = params;
+    const [OH, OW] = outputSize2d(H, W, kernel, stride, pads, rounding);
+    if (OH < 1 || OW < 1) throw new Error(`maxpool: a ${kernel}x${kernel} window does not fit input ${formatShape(x.shape)}`);
+    const planes = N * C, count = planes * OH * OW;
+    const out = this.scoped(() => {
+      const xPtr = this.alloc.allocFrom(x.data as Float32Array), yPtr = this.alloc.alloc(count), argPtr = this.alloc.alloc(count);
+      const per = Math.max(1, Math.ceil(planes / (4 * this.runner.threads)));
+      this.run('maxpool_forward_task', Math.ceil(planes / per), this.scratch(0),
+        [xPtr, yPtr, argPtr, planes, H, W, OH, OW, kernel, stride, pads[0], pads[1], per]);
+      return { y: this.copyOut(yPtr, count), argmax: this.int32(argPtr, count).slice() };
+    });
+    const cache: WasmCache = { op: 'maxpool', cache: { xShape: [N, C, H, W], argmax: out.argmax } };
+    return { y: { data: out.y as A, shape: [N, C, OH, OW] }, cache };
   }
 
   maxPoolBackward<A extends FloatArray>(cache: OpCache, dy: Tensor<A>): { dx: Tensor<A> } {
-    return referenceBackend.maxPoolBackward(cache, dy);
+    const c = cache as WasmCache;
+    if (c.op === 'reference') return referenceBackend.maxPoolBackward(c.cache, dy);
+    if (c.op !== 'maxpool') throw new Error(`maxpool backward: given the cache of a ${c.op} forward`);
+    const { xShape, argmax } = c.cache;
+    const [N, C, H, W] = xShape;
+    const [dN, dC, OH, OW] = dims('maxpool backward: dy', dy, 4);
+    if (dN !== N || dC !== C || dN * dC * OH * OW !== argmax.length) {
+      throw new Error(`maxpool backward: dy ${formatShape(dy.shape)} does not match the forward pass`);
+    }
+    if (!isF32(dy.data)) throw new Error('maxpool backward: dy is float64 but the forward ran in float32');
+    const planes = N * C;
+    const dx = this.scoped(() => {
+      const dyPtr = this.alloc.allocFrom(dy.data as Float32Array), argPtr = this.alloc.alloc(argmax.length), dxPtr = this.alloc.alloc(planes * H * W);
+      this.int32(argPtr, argmax.length).set(argmax);
+      const per = Math.max(1, Math.ceil(planes / (4 * this.runner.threads)));
+      this.run('maxpool_backward_task', Math.ceil(planes / per), this.scratch(0), [dyPtr, argPtr, dxPtr, planes, H * W, OH * OW, per]);
+      return this.copyOut(dxPtr, planes * H * W);
+    });
+    return { dx: { data: dx as A, shape: [N, C, H, W] } };
   }
+
+  /** An Int32Array view of `length` ints at `ptr`, valid until the memory next grows. */
+  private int32(ptr: Ptr, length: number): Int32Array {
+    return new Int32Array(this.alloc.memory.buffer, ptr, length);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The cheap ops: the reference code.
 
   adaptiveAvgPoolForward<A extends FloatArray>(x: Tensor<A>, params: AdaptiveAvgPoolParams): Forward<A> {
     return referenceBackend.adaptiveAvgPoolForward(x, params);

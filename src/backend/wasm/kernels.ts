@@ -136,13 +136,14 @@ interface RawExports {
 }
 
 /**
- * The task kernels (assembly/conv.ts, linear.ts): each computes piece `task` of a layer with a
+ * The task kernels (assembly/conv.ts, linear.ts, eltwise.ts, lrn.ts, pool.ts): each computes piece `task` of a layer with a
  * private `scratch` region; their further arguments are listed, by name, beside each call in
  * backend.ts and documented in assembly/. All are numbers (pointers, sizes, flags as 0/1).
  */
 export const TASK_KERNELS = [
   'conv2d_forward_task', 'conv2d_backward_data_task', 'conv2d_backward_filter_task', 'conv2d_bias_grad_task',
-  'f32_sum_task', 'gemm_task', 'column_sums_task',
+  'f32_sum_task', 'gemm_task', 'column_sums_task', 'relu_forward_task', 'relu_backward_task',
+  'lrn_forward_task', 'lrn_backward_task', 'maxpool_forward_task', 'maxpool_backward_task',
 ] as const;
 export type TaskKernel = (typeof TASK_KERNELS)[number];
 /** The most arguments a task kernel takes after (task, scratch). */
