@@ -42,6 +42,45 @@ import { x32_packw_gemm_goi_x8, x32_packx_4x, x32_packx_4x_t } from './pack';
 }
 
 /**
+ * Rows [hLo, hHi) of the zero-padded image of C channels: pbuf[c][r][w'] = x[c, hLo + r - pad, w' - pad]
+ * (0 outside the image), r < hHi - hLo, w' < W + 2*pad. Every tap of the output rows that read
+ * only these rows is then inside pbuf, at a fixed offset from its pixel's top-left tap.
+ */
+function padRows(x: usize, C: i32, H: i32, W: i32, pad: i32, hLo: i32, hHi: i32, pbuf: usize): void {
+  const Wp = W + 2 * pad;
+  const rowBytes = <usize>Wp << 2;
+  let dst = pbuf;
+  for (let c = 0; c < C; c++) {
+    const plane = x + (<usize>c * H * W << 2);
+    for (let hp = hLo; hp < hHi; hp++) {
+      const h = hp - pad;
+      if (h < 0 || h >= H) {
+        memory.fill(dst, 0, rowBytes);
+      } else {
+        for (let w = 0; w < pad; w++) {
+          store<f32>(dst + (<usize>w << 2), 0);
+          store<f32>(dst + (<usize>(pad + W + w) << 2), 0);
+        }
+        const src = plane + (<usize>h * W << 2), d = dst + (<usize>pad << 2);
+        let w = 0;
+        if (ASC_FEATURE_SIMD) {
+          for (; w + 4 <= W; w += 4) v128.store(d + (<usize>w << 2), v128.load(src + (<usize>w << 2)));
+        }
+        for (; w < W; w++) store<f32>(d + (<usize>w << 2), load<f32>(src + (<usize>w << 2)));
+      }
+      dst += rowBytes;
+    }
+  }
+}
+
+/** Floats of the padded rows im2col_packx_4x needs for pixels [p0, p0 + m) (its `pbuf`). */
+export function im2col_pad_size(C: i32, H: i32, W: i32, KH: i32, stride: i32, pad: i32, OW: i32, p0: i32, m: i32): i32 {
+  const ohLo = p0 / OW, ohHi = (p0 + m - 1) / OW;
+  const hHi = min(H + 2 * pad, ohHi * stride + KH);
+  return C * (hHi - ohLo * stride) * (W + 2 * pad);
+}
+
+/**
  * im2col straight into the packed A layout of pack.ts, for output pixels [p0, p0 + m) of one image
  * and group: the GEMM's A is cols^T restricted to those pixels, A[i, k] = cols[k, p0 + i]. The
  * naive loop it must equal (bit for bit) is im2col followed by x32_packx_4x_t:
@@ -51,63 +90,73 @@ import { x32_packw_gemm_goi_x8, x32_packx_4x, x32_packx_4x_t } from './pack';
  *     h = oh*stride - pad + u;  w = ow*stride - pad + v
  *     out[k0*Mp + (i/4)*kc*4 + (k - k0)*4 + i%4] = (0 <= h < H && 0 <= w < W) ? x[(c*H + h)*W + w] : 0
  *
- * with Mp = 4*ceil(m/4) and k0, kc the K block of k (pack.ts). Each micro-panel of 4 pixels is
- * written k by k, i.e. in memory order; the 4 samples of a k are gathered from x (one vector load
- * when they are 4 neighbours inside one row of the image).
+ * with Mp = 4*ceil(m/4) and k0, kc the K block of k (pack.ts).
+ *
+ * How: the rows of the image these pixels read are first copied, zero-padded, into `pbuf`
+ * (im2col_pad_size floats), so that no tap needs a bounds check: tap k of pixel p is
+ * pbuf[base(p) + off(k)], base(p) the pixel's top-left tap and off(k) = (c*rows + u)*Wp + v the
+ * same for every pixel. A micro-panel of 4 pixels is then written k by k in memory order: one
+ * vector load when the 4 pixels are neighbours in one output row (stride 1), else 4 loads.
  */
 export function im2col_packx_4x(
   x: usize, C: i32, H: i32, W: i32, KH: i32, KW: i32, stride: i32, pad: i32,
-  OH: i32, OW: i32, p0: i32, m: i32, out: usize,
+  OH: i32, OW: i32, p0: i32, m: i32, out: usize, pbuf: usize,
 ): void {
   const K = C * KH * KW;
   const KHW = KH * KW;
   const mp = <usize>((m + 3) & ~3);
-  const planeBytes = <usize>H * W << 2;
+  const Wp = W + 2 * pad;
+  const ohLo = p0 / OW, ohHi = (p0 + m - 1) / OW;
+  const hLo = ohLo * stride, hHi = min(H + 2 * pad, ohHi * stride + KH);
+  const rows = hHi - hLo;
+  padRows(x, C, H, W, pad, hLo, hHi, pbuf);
+  const planeFloats = rows * Wp;
   for (let k0 = 0; k0 < K; k0 += KC) {
     const kc = min(KC, K - k0);
     const block = out + (<usize>k0 * mp << 2);
     const cStart = k0 / KHW, rStart = k0 % KHW;
     const uStart = rStart / KW, vStart = rStart % KW;
     for (let i0 = 0; i0 < m; i0 += 4) {
-      // The pixel of each of the 4 rows (clamped onto the last real one), as the top-left tap.
+      // Each row's pixel (clamped onto the last real one) and its top-left tap in pbuf.
       const q0 = p0 + i0, q1 = p0 + min(i0 + 1, m - 1), q2 = p0 + min(i0 + 2, m - 1), q3 = p0 + min(i0 + 3, m - 1);
       const oh0 = q0 / OW, oh1 = q1 / OW, oh2 = q2 / OW, oh3 = q3 / OW;
-      const hb0 = oh0 * stride - pad, hb1 = oh1 * stride - pad, hb2 = oh2 * stride - pad, hb3 = oh3 * stride - pad;
-      const wb0 = (q0 - oh0 * OW) * stride - pad, wb1 = (q1 - oh1 * OW) * stride - pad;
-      const wb2 = (q2 - oh2 * OW) * stride - pad, wb3 = (q3 - oh3 * OW) * stride - pad;
-      // 4 neighbours of one image row: one vector load where the taps are inside the image.
-      const row = stride == 1 && oh0 == oh3 && i0 + 3 < m;
-      let plane = x + <usize>cStart * planeBytes;
+      const b0 = pbuf + (<usize>((oh0 * stride - hLo) * Wp + (q0 - oh0 * OW) * stride) << 2);
+      const b1 = pbuf + (<usize>((oh1 * stride - hLo) * Wp + (q1 - oh1 * OW) * stride) << 2);
+      const b2 = pbuf + (<usize>((oh2 * stride - hLo) * Wp + (q2 - oh2 * OW) * stride) << 2);
+      const b3 = pbuf + (<usize>((oh3 * stride - hLo) * Wp + (q3 - oh3 * OW) * stride) << 2);
+      const neighbours = ASC_FEATURE_SIMD && stride == 1 && oh0 == oh3 && i0 + 3 < m;
+      let off = <usize>(cStart * planeFloats + uStart * Wp + vStart) << 2;
       let u = uStart, v = vStart;
       let o = block + (<usize>i0 * kc << 2);
-      for (let kk = 0; kk < kc; kk++) {
-        const w0 = wb0 + v;
-        const h0 = hb0 + u;
-        if (ASC_FEATURE_SIMD && row && <u32>h0 < <u32>H && w0 >= 0 && w0 + 3 < W) {
-          v128.store(o, v128.load(plane + ((<usize>h0 * W + w0) << 2)));
-        } else {
-          const h1 = hb1 + u, h2 = hb2 + u, h3 = hb3 + u;
-          const w1 = wb1 + v, w2 = wb2 + v, w3 = wb3 + v;
-          // Taps in the padding read the plane's first sample (always valid) and keep 0.
-          const in0 = <u32>h0 < <u32>H && <u32>w0 < <u32>W;
-          const in1 = <u32>h1 < <u32>H && <u32>w1 < <u32>W;
-          const in2 = <u32>h2 < <u32>H && <u32>w2 < <u32>W;
-          const in3 = <u32>h3 < <u32>H && <u32>w3 < <u32>W;
-          const s0 = load<f32>(plane + (<usize>select<i32>(h0 * W + w0, 0, in0) << 2));
-          const s1 = load<f32>(plane + (<usize>select<i32>(h1 * W + w1, 0, in1) << 2));
-          const s2 = load<f32>(plane + (<usize>select<i32>(h2 * W + w2, 0, in2) << 2));
-          const s3 = load<f32>(plane + (<usize>select<i32>(h3 * W + w3, 0, in3) << 2));
-          store<f32>(o, select<f32>(s0, 0, in0));
-          store<f32>(o, select<f32>(s1, 0, in1), 4);
-          store<f32>(o, select<f32>(s2, 0, in2), 8);
-          store<f32>(o, select<f32>(s3, 0, in3), 12);
+      if (neighbours) {
+        for (let kk = 0; kk < kc; kk++) {
+          v128.store(o, v128.load(b0 + off));
+          o += 16;
+          off += 4;
+          if (++v == KW) {
+            v = 0;
+            off += <usize>(Wp - KW) << 2;
+            if (++u == KH) {
+              u = 0;
+              off += <usize>(planeFloats - KH * Wp) << 2;
+            }
+          }
         }
-        o += 16;
-        if (++v == KW) {
-          v = 0;
-          if (++u == KH) {
-            u = 0;
-            plane += planeBytes;
+      } else {
+        for (let kk = 0; kk < kc; kk++) {
+          store<f32>(o, load<f32>(b0 + off));
+          store<f32>(o, load<f32>(b1 + off), 4);
+          store<f32>(o, load<f32>(b2 + off), 8);
+          store<f32>(o, load<f32>(b3 + off), 12);
+          o += 16;
+          off += 4;
+          if (++v == KW) {
+            v = 0;
+            off += <usize>(Wp - KW) << 2;
+            if (++u == KH) {
+              u = 0;
+              off += <usize>(planeFloats - KH * Wp) << 2;
+            }
           }
         }
       }
@@ -122,7 +171,8 @@ export function im2col_packx_4x(
  * B = W_g packed (goi), stored transposed into y (NCHW).
  *
  *   task      ((n*groups + g)*chunks + chunk), chunks = ceil(P / rows), p0 = chunk*rows
- *   scratch   packedASize(rows, K) floats
+ *   scratch   align16(packedASize(rows, K)) floats, then the padded rows of the image
+ *             (im2col_pad_size, at most C/G*(H + 2*pad)*(W + 2*pad) floats)
  *   wPacked   the groups' packed weights one after the other, packedBSize(OC/G, K) floats each
  *             (x32_packw_gemm_goi_x8 of w[g*OCg : (g+1)*OCg] viewed as [OCg, K])
  *   bias      OC floats, or 0
@@ -139,7 +189,8 @@ export function conv2d_forward_task(
   const g = ng % groups, n = ng / groups;
   const p0 = chunk * rows, m = min(rows, P - p0);
   const xg = x + ((<usize>(n * C + g * Cg) * H * W) << 2);
-  im2col_packx_4x(xg, Cg, H, W, KH, KW, stride, pad, OH, OW, p0, m, scratch);
+  const pbuf = scratch + (align16(packedASize(rows, K)) << 2);
+  im2col_packx_4x(xg, Cg, H, W, KH, KW, stride, pad, OH, OW, p0, m, scratch, pbuf);
   const wg = wPacked + (<usize>g * packedBSize(OCg, K) << 2);
   const bg = bias != 0 ? bias + (<usize>(g * OCg) << 2) : 0;
   const yg = y + ((<usize>(n * OC + g * OCg) * P + p0) << 2);

@@ -24,7 +24,7 @@ export { x32_packw_gemm_goi_x8, x32_packw_gemm_gio_x8, x32_packx_4x, x32_packx_4
 export { im2col, col2im } from './im2col';
 export { flush_subnormals } from './flush';
 export {
-  im2col_packx_4x, conv2d_forward_task, conv2d_backward_data_task, conv2d_backward_filter_task,
+  im2col_packx_4x, im2col_pad_size, conv2d_forward_task, conv2d_backward_data_task, conv2d_backward_filter_task,
   conv2d_bias_grad_task, f32_sum_task,
 } from './conv';
 export { gemm_task, column_sums_task } from './linear';

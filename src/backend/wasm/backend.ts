@@ -245,7 +245,8 @@ export class WasmKernelBackend implements WasmBackend {
       const bias = b ? this.alloc.allocFrom(b.data) : 0;
       const yPtr = this.alloc.alloc(N * OC * P);
       const rows = this.pieceRows(P, N * groups);
-      const scratch = this.scratch(packedASize(rows, K));
+      // packed patches of a piece, then the zero-padded rows of the image they read
+      const scratch = this.scratch(align16(packedASize(rows, K)) + (C / groups) * (H + 2 * pad) * (W + 2 * pad));
       this.run('conv2d_forward_task', N * groups * Math.ceil(P / rows), scratch,
         [xPtr, C, H, W, OC, KH, KW, stride, pad, groups, OH, OW, wPacked, bias, yPtr, rows]);
       return this.copyOut(yPtr, N * OC * P);

@@ -131,8 +131,9 @@ interface RawExports {
   flush_subnormals(x: Ptr, n: number): void;
   im2col_packx_4x(
     x: Ptr, C: number, H: number, W: number, KH: number, KW: number, stride: number, pad: number,
-    OH: number, OW: number, p0: number, m: number, out: Ptr,
+    OH: number, OW: number, p0: number, m: number, out: Ptr, pbuf: Ptr,
   ): void;
+  im2col_pad_size(C: number, H: number, W: number, KH: number, stride: number, pad: number, OW: number, p0: number, m: number): number;
 }
 
 /**
@@ -152,7 +153,7 @@ type TaskFunction = (task: number, scratch: Ptr, ...args: number[]) => void;
 
 const RAW_EXPORT_NAMES: (keyof RawExports)[] = [
   'kernel_isa', 'heap_base', 'f32_gemm', 'f32_gemm_4x8_peak', 'x32_packw_gemm_goi_x8', 'x32_packw_gemm_gio_x8',
-  'x32_packx_4x', 'x32_packx_4x_t', 'im2col', 'col2im', 'flush_subnormals', 'im2col_packx_4x',
+  'x32_packx_4x', 'x32_packx_4x_t', 'im2col', 'col2im', 'flush_subnormals', 'im2col_packx_4x', 'im2col_pad_size',
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -343,11 +344,18 @@ export class Kernels {
   /**
    * Packed A of a convolution's patches, for output pixels [p0, p0 + m) of one image and group
    * (x points at the group's first channel): the same floats as im2col then packA from 'km'.
+   * `pbuf` is scratch for the zero-padded rows those pixels read, im2colPadSize floats.
    */
-  im2colPacked(x: Ptr, geo: Im2colGeometry, p0: number, m: number, out: Ptr): void {
+  im2colPacked(x: Ptr, geo: Im2colGeometry, p0: number, m: number, out: Ptr, pbuf: Ptr): void {
     const { channels, height, width, kernelH, kernelW, stride, pad, outH, outW } = geo;
     if (!(p0 >= 0 && m >= 1 && p0 + m <= outH * outW)) throw new Error(`im2colPacked: pixels [${p0}, ${p0 + m}) outside [0, ${outH * outW})`);
-    this.raw.im2col_packx_4x(x, channels, height, width, kernelH, kernelW, stride, pad, outH, outW, p0, m, out);
+    this.raw.im2col_packx_4x(x, channels, height, width, kernelH, kernelW, stride, pad, outH, outW, p0, m, out, pbuf);
+  }
+
+  /** Floats of im2colPacked's `pbuf` for these pixels; at most channels*(height + 2*pad)*(width + 2*pad). */
+  im2colPadSize(geo: Im2colGeometry, p0: number, m: number): number {
+    const { channels, height, width, kernelH, stride, pad, outW } = geo;
+    return this.raw.im2col_pad_size(channels, height, width, kernelH, stride, pad, outW, p0, m);
   }
 
   /** Runs piece `task` of a task kernel with the given scratch region and arguments (see TASK_KERNELS). */
