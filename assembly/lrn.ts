@@ -12,35 +12,31 @@
  *
  * at every position of the piece (x[c] stands for x[((n*C + c)*H*W + q]). Arithmetic in float32,
  * window sums in channel order, each through plain mul and add (no fused multiply-add), so that
- * the vector lanes and the scalar tail give the same bits. s^-beta for AlexNet's beta = 0.75 is
- * 1 / (sqrt(s) * sqrt(sqrt(s))) (three vector instructions and a division); any other beta takes
- * Math.pow per element in float64.
+ * the vector lanes and the scalar tail give the same bits. s^-beta is for AlexNet's beta = 0.75
+ * only (every variant uses it): 1 / (sqrt(s) * sqrt(sqrt(s))), three vector instructions and a
+ * division. The host runs the reference op for any other beta (a general pow would need tables:
+ * data segments, which every worker's instantiation would rewrite in the shared memory).
  *
  * Reference: torch.nn.LocalResponseNorm; Caffe LRNLayer (CrossChannelForward/Backward_cpu).
  */
 
+/** s^-0.75 = 1 / (sqrt(s) * sqrt(sqrt(s))). */
 // @ts-ignore: decorator
 @inline function powNegBeta(s: f32, beta: f32): f32 {
-  if (beta == 0.75) return 1 / (Mathf.sqrt(s) * Mathf.sqrt(Mathf.sqrt(s)));
-  return <f32>Math.pow(<f64>s, -<f64>beta);
+  const r = Mathf.sqrt(s);
+  return 1 / (r * Mathf.sqrt(r));
 }
 
 // @ts-ignore: decorator
 @inline function powNegBetaX4(s: v128, beta: f32): v128 {
-  if (beta == 0.75) {
-    const r = f32x4.sqrt(s);
-    return f32x4.div(f32x4.splat(1), f32x4.mul(r, f32x4.sqrt(r)));
-  }
-  return f32x4(
-    powNegBeta(f32x4.extract_lane(s, 0), beta), powNegBeta(f32x4.extract_lane(s, 1), beta),
-    powNegBeta(f32x4.extract_lane(s, 2), beta), powNegBeta(f32x4.extract_lane(s, 3), beta),
-  );
+  const r = f32x4.sqrt(s);
+  return f32x4.div(f32x4.splat(1), f32x4.mul(r, f32x4.sqrt(r)));
 }
 
 /**
  * y = LRN(x) for image n = task / chunks, positions [q0, q1) with q0 = (task % chunks)*per.
  *   x, y      [N, C, H*W]; HW = H*W
- *   size      channels in the window; a = alpha/size or alpha; k; beta
+ *   size      channels in the window; a = alpha/size or alpha; k; beta (must be 0.75)
  */
 export function lrn_forward_task(
   task: i32, scratch: usize,

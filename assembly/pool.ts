@@ -14,6 +14,11 @@
  *
  * Strict > keeps the first maximum (PyTorch, Caffe); NaN propagates with the index of the first
  * NaN, as in PyTorch. Output sizes come from the host (src/geometry.ts).
+ *
+ * The forward takes 4 outputs of a row at once where their windows need no clipping (the taps of
+ * 4 windows in parallel lanes, in the same order; stride 2 loads two vectors and keeps the even
+ * lanes, so it may read one float past the last tap: x must not end the memory). The scan is
+ * branch-free: a data-dependent branch per tap mispredicts and serialises it.
  */
 
 /**
@@ -31,22 +36,57 @@ export function maxpool_forward_task(
     let o = <usize>plane * OH * OW << 2;
     for (let i = 0; i < OH; i++) {
       const h0 = max(0, i * stride - top), h1 = min(H, i * stride - top + kernel);
-      for (let j = 0; j < OW; j++) {
+      let j = 0;
+      if (ASC_FEATURE_SIMD) {
+        // 4 outputs of the row at once, while their windows lie inside the row (no clipping in w):
+        // the same taps in the same order per lane, so the same bits as the scalar scan.
+        for (; j + 4 <= OW && j * stride - left >= 0 && (j + 3) * stride - left + kernel <= W; j += 4) {
+          const w0 = j * stride - left;
+          let vbest = f32x4.splat(-Infinity);
+          let vat = i32x4.splat(h0 * W + w0);
+          vat = i32x4.add(vat, i32x4(0, stride, 2 * stride, 3 * stride));
+          for (let h = h0; h < h1; h++) {
+            const row = xp + (<usize>h * W << 2);
+            for (let v = 0; v < kernel; v++) {
+              const w = w0 + v;
+              const p = row + (<usize>w << 2);
+              let vx: v128;
+              if (stride == 1) {
+                vx = v128.load(p);
+              } else if (stride == 2) {
+                vx = i32x4.shuffle(v128.load(p), v128.load(p, 16), 0, 2, 4, 6);
+              } else {
+                const s4 = <usize>stride << 2;
+                vx = f32x4.replace_lane(f32x4.splat(load<f32>(p)), 1, load<f32>(p + s4));
+                vx = f32x4.replace_lane(vx, 2, load<f32>(p + 2 * s4));
+                vx = f32x4.replace_lane(vx, 3, load<f32>(p + 3 * s4));
+              }
+              const vidx = i32x4.add(i32x4.splat(h * W + w), i32x4(0, stride, 2 * stride, 3 * stride));
+              // replace where v > best, or v is the first NaN (best not yet NaN)
+              const vreplace = v128.or(f32x4.gt(vx, vbest), v128.andnot(f32x4.ne(vx, vx), f32x4.ne(vbest, vbest)));
+              vbest = v128.bitselect(vx, vbest, vreplace);
+              vat = v128.bitselect(vidx, vat, vreplace);
+            }
+          }
+          v128.store(y + o, vbest);
+          v128.store(argmax + o, vat);
+          o += 16;
+        }
+      }
+      for (; j < OW; j++) {
         const w0 = max(0, j * stride - left), w1 = min(W, j * stride - left + kernel);
         let best: f32 = -Infinity;
         let at = h0 * W + w0;
+        // Branch-free scan: a sample replaces the best if greater, or if it is the first NaN;
+        // after a NaN nothing replaces it, as the loop's stop.
         for (let h = h0; h < h1; h++) {
           const row = xp + (<usize>h * W << 2);
-          let w = w0;
-          for (; w < w1; w++) {
+          for (let w = w0; w < w1; w++) {
             const v = load<f32>(row + (<usize>w << 2));
-            if (v > best || v != v) {
-              best = v;
-              at = h * W + w;
-              if (v != v) break;
-            }
+            const replace = (v > best) | ((v != v) & (best == best));
+            best = select<f32>(v, best, replace);
+            at = select<i32>(h * W + w, at, replace);
           }
-          if (best != best) break;
         }
         store<f32>(y + o, best);
         store<i32>(argmax + o, at);

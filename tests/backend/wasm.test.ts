@@ -227,8 +227,9 @@ for (const [index, { build, threads }] of CONFIGS.entries()) {
         expectRelativeError(`lrn y ${JSON.stringify(params)}`, l.y.data, want.y.data, 1e-5);
         expectRelativeError(`lrn dx ${JSON.stringify(params)}`, backend.lrnBackward(l.cache, dy).dx.data, ops.lrnBackward(want.cache, f64(dy)).dx.data, 1e-5);
       }
-      for (const [H, rounding] of [[55, 'floor'], [13, 'ceil'], [28, 'floor']] as const) {
-        const params = { kernel: 3, stride: 2, pads: [0, 0, 0, 0] as const, rounding };
+      // stride 2 (AlexNet), 1 and 3: the three ways the kernel gathers 4 outputs' taps
+      for (const [H, kernel, stride, rounding] of [[55, 3, 2, 'floor'], [13, 3, 2, 'ceil'], [28, 3, 2, 'floor'], [17, 2, 1, 'floor'], [26, 3, 3, 'ceil']] as const) {
+        const params = { kernel, stride, pads: [0, 1, 0, 0] as const, rounding };
         const xp = toFloat32(randint(rng, [2, 5, H, H], -3, 3));
         const got = backend.maxPoolForward(xp, params), want = ops.maxPoolForward(xp, params);
         expect(firstDifference(got.y.data, want.y.data)).toBeNull();

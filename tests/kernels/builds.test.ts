@@ -40,6 +40,31 @@ describe('kernel builds', () => {
     }
   });
 
+  it('no build has data segments: instantiating in another thread must not write the shared memory', () => {
+    // Section ids of the binary format: 11 is data; walk the sections by their LEB128 sizes.
+    const sectionIds = (bytes: Uint8Array): number[] => {
+      const ids: number[] = [];
+      let at = 8;
+      while (at < bytes.length) {
+        const id = bytes[at++];
+        let size = 0, shift = 0, b;
+        do {
+          b = bytes[at++];
+          size |= (b & 0x7f) << shift;
+          shift += 7;
+        } while (b & 0x80);
+        ids.push(id);
+        at += size;
+      }
+      return ids;
+    };
+    for (const build of BUILD_NAMES) {
+      const ids = sectionIds(readKernelBytes(build));
+      expect(ids, build).toContain(10); // code
+      expect(ids, build).not.toContain(11);
+    }
+  });
+
   it('each build reports its instruction set, and a mislabelled build is refused', () => {
     for (const build of BUILD_NAMES) {
       expect(() => Kernels.instantiateSync(build, readKernelBytes(build), createMemory())).not.toThrow();

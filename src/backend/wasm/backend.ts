@@ -22,7 +22,7 @@
  *   conv db, fc db  ranges of channels, each summed in float64 in a fixed order
  *   fc products     tiles of rows x columns of the result (each element one GEMM dot product)
  *   ReLU            ranges of elements
- *   LRN             (image, range of positions), all channels
+ *   LRN             (image, range of positions), all channels (beta = 0.75; other betas: reference)
  *   max pooling     ranges of planes (image, channel)
  * The remaining ops (adaptive average pooling, dropout, softmax, cross-entropy) are cheap next to
  * these and run the reference code of src/ops on the JavaScript side.
@@ -420,7 +420,8 @@ export class WasmKernelBackend implements WasmBackend {
   }
 
   lrnForward<A extends FloatArray>(x: Tensor<A>, params: LrnParams): Forward<A> {
-    if (!isF32(x.data)) {
+    // The kernels compute s^-beta for beta = 0.75, AlexNet's (assembly/lrn.ts); others run the reference.
+    if (!isF32(x.data) || params.beta !== 0.75) {
       const r = referenceBackend.lrnForward(x, params);
       return { y: r.y, cache: ref(r.cache) };
     }
