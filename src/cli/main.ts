@@ -14,6 +14,8 @@ import { runTrain, trainSpec } from './commands/train.js';
 import { evalSpec, runEval } from './commands/eval.js';
 import { classifySpec, runClassify } from './commands/classify.js';
 import { convertSpec, runConvert } from './commands/convert.js';
+import { compareSpec, runCompare } from './commands/compare.js';
+import { exportSpec, runExport } from './commands/export.js';
 import { runViz, vizSpec } from './commands/viz.js';
 
 type Writer = (s: string) => void;
@@ -31,6 +33,8 @@ const COMMANDS: Command[] = [
   { spec: trainSpec, run: runTrain },
   { spec: evalSpec, run: runEval },
   { spec: convertSpec, run: runConvert },
+  { spec: compareSpec, run: runCompare },
+  { spec: exportSpec, run: runExport },
   { spec: vizSpec, run: runViz },
 ];
 
