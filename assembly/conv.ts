@@ -20,7 +20,7 @@
  */
 
 import { KC, gemmRange } from './gemm';
-import { col2im, im2col } from './im2col';
+import { col2im, im2colLd } from './im2col';
 import { x32_packw_gemm_goi_x8, x32_packx_4x, x32_packx_4x_t } from './pack';
 
 /** Floats of a packed A operand of m rows (pack.ts): 4*ceil(m/4)*k. */
@@ -229,32 +229,46 @@ export function conv2d_backward_data_task(
 /**
  * One piece of the convolution's weight gradient: images [n0, n1) of one chunk and group g,
  *   partial_chunk[g*OCg : (g+1)*OCg] = sum_{n0 <= n < n1} dY_g(n) . cols(n)^T     [OCg, K]
- * accumulated image by image in order (the first overwrites). The host adds the chunks' partials
- * in chunk order (f32_sum_task); chunks are cut from N alone, so the sums do not depend on the
- * number of threads.
+ * The images go `span` at a time through one product whose reduction runs over all their pixels,
+ *   [dY_g(a) ... dY_g(b-1)] . [cols(a) ... cols(b-1)]^T      (K of the GEMM = (b - a)*P)
+ * (AlexNet's later layers have only P = 36 or 169 pixels: one image alone is a short reduction),
+ * the first span overwriting the partial and the next ones adding to it. The host adds the chunks'
+ * partials in chunk order (f32_sum_task). Chunks and spans are cut from N and the shapes alone,
+ * so the sums do not depend on the number of threads.
  *
  *   task      chunk*groups + g, with n0 = chunk*imagesPerChunk, n1 = min(N, n0 + imagesPerChunk)
- *   scratch   align16(K*P) + align16(packedBSize(K, P)) + packedASize(OCg, P) floats: cols, cols
- *             packed as B (from [K, P] rows, goi), dY_g packed as A
+ *   scratch   align16(K*S) + align16(packedBSize(K, S)) + align16(OCg*S) + packedASize(OCg, S) floats
+ *             with S = span*P: the images' patches side by side, packed as B (goi), their dY_g rows
+ *             side by side, packed as A
  *   partials  [chunks][OC, K]
  */
 export function conv2d_backward_filter_task(
   task: i32, scratch: usize,
   x: usize, dy: usize, N: i32, C: i32, H: i32, W: i32, OC: i32, KH: i32, KW: i32, stride: i32, pad: i32, groups: i32,
-  OH: i32, OW: i32, imagesPerChunk: i32, partials: usize,
+  OH: i32, OW: i32, imagesPerChunk: i32, span: i32, partials: usize,
 ): void {
   const P = OH * OW, Cg = C / groups, OCg = OC / groups, K = Cg * KH * KW;
   const g = task % groups, chunk = task / groups;
   const n0 = chunk * imagesPerChunk, n1 = min(N, n0 + imagesPerChunk);
+  const S = span * P;
   const cols = scratch;
-  const b = cols + (align16(<usize>K * P) << 2);
-  const a = b + (align16(packedBSize(K, P)) << 2);
+  const b = cols + (align16(<usize>K * S) << 2);
+  const dyCat = b + (align16(packedBSize(K, S)) << 2);
+  const a = dyCat + (align16(<usize>OCg * S) << 2);
   const dwg = partials + ((<usize>chunk * OC * K + <usize>g * OCg * K) << 2);
-  for (let n = n0; n < n1; n++) {
-    im2col(x + ((<usize>(n * C + g * Cg) * H * W) << 2), Cg, H, W, KH, KW, stride, pad, OH, OW, cols);
-    x32_packw_gemm_goi_x8(K, P, cols, P, b);
-    x32_packx_4x(OCg, P, dy + ((<usize>(n * OC + g * OCg) * P) << 2), P, a);
-    gemmRange(OCg, K, P, a, b, dwg, K, false, 0, false, n != n0, false, 0, OCg, 0, K);
+  const rowBytes = <usize>P << 2;
+  for (let s0 = n0; s0 < n1; s0 += span) {
+    const s1 = min(n1, s0 + span);
+    const ld = (s1 - s0) * P;
+    for (let n = s0; n < s1; n++) {
+      const col = <usize>((n - s0) * P) << 2;
+      im2colLd(x + ((<usize>(n * C + g * Cg) * H * W) << 2), Cg, H, W, KH, KW, stride, pad, OH, OW, cols + col, ld);
+      const dyg = dy + ((<usize>(n * OC + g * OCg) * P) << 2);
+      for (let o = 0; o < OCg; o++) memory.copy(dyCat + ((<usize>o * ld) << 2) + col, dyg + <usize>o * rowBytes, rowBytes);
+    }
+    x32_packw_gemm_goi_x8(K, ld, cols, ld, b);
+    x32_packx_4x(OCg, ld, dyCat, ld, a);
+    gemmRange(OCg, K, ld, a, b, dwg, K, false, 0, false, s0 != n0, false, 0, OCg, 0, K);
   }
 }
 

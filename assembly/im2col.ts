@@ -62,7 +62,18 @@ export function im2col(
   KH: i32, KW: i32, stride: i32, pad: i32,
   OH: i32, OW: i32, cols: usize,
 ): void {
-  const P = OH * OW;
+  im2colLd(x, C, H, W, KH, KW, stride, pad, OH, OW, cols, OH * OW);
+}
+
+/**
+ * im2col into the columns [0, OH*OW) of a wider matrix whose rows are `ld` floats apart: the
+ * weight gradient lays several images' patches side by side (conv.ts).
+ */
+export function im2colLd(
+  x: usize, C: i32, H: i32, W: i32,
+  KH: i32, KW: i32, stride: i32, pad: i32,
+  OH: i32, OW: i32, cols: usize, ld: i32,
+): void {
   let row = cols;
   for (let c = 0; c < C; c++) {
     const plane = x + (<usize>c * H * W << 2);
@@ -91,7 +102,7 @@ export function im2col(
           }
           if (jHi < OW) zero(dst + (<usize>jHi << 2), OW - jHi);
         }
-        row += <usize>P << 2;
+        row += <usize>ld << 2;
       }
     }
   }

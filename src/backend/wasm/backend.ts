@@ -18,7 +18,8 @@
  *   conv forward    (image, group, range of output pixels); a pixel's outputs are one GEMM row
  *   conv dx         (image, group): dcols = W_g^T dY_g, then col2im into that image and group
  *   conv dW         (chunk of images, group) into a partial dW per chunk, then the partials added
- *                   in chunk order; chunks are cut from the batch size alone (FILTER_CHUNKS)
+ *                   in chunk order; chunks are cut from the batch size alone (FILTER_CHUNKS), and
+ *                   within a chunk a few images share one product (FILTER_SPAN_PIXELS)
  *   conv db, fc db  ranges of channels, each summed in float64 in a fixed order
  *   fc products     tiles of rows x columns of the result (each element one GEMM dot product)
  *   ReLU            ranges of elements
@@ -50,6 +51,8 @@ import { InlineRunner, type TaskRunner } from './runner.js';
 
 /** Most chunks a batch is cut into for the conv weight gradient (a partial dW each). */
 export const FILTER_CHUNKS = 8;
+/** Pixels (of several images) one conv weight-gradient product reduces over, at most (unless one image has more). */
+const FILTER_SPAN_PIXELS = 1024;
 /** Most GEMM rows (pixels, batch rows) in one piece: its packed A stays in L2. */
 const MAX_PIECE_ROWS = 128;
 /** Positions of an H*W plane in one LRN piece (all channels of one image). */
@@ -109,6 +112,39 @@ export class WasmKernelBackend implements WasmBackend {
     this.kernels = setup.kernels;
     this.alloc = setup.alloc;
     this.start = this.base = setup.alloc.mark();
+  }
+
+  /**
+   * Runs every op forward and backward on small tensors, `rounds` times, through the runner (all
+   * threads), so that V8 has tiered the task kernels up from its baseline compiler before the
+   * first real layer: a long call started in baseline code stays there until it returns (~4x
+   * slower). Leaves nothing behind (packed weights dropped).
+   */
+  warmUp(rounds = 6): void {
+    const t = (shape: number[], seed: number): Tensor<Float32Array> => {
+      const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+      for (let i = 0; i < data.length; i++) data[i] = Math.sin(seed + 0.7 * i);
+      return { data, shape };
+    };
+    const x = t([3, 4, 9, 9], 1), w = t([6, 2, 3, 3], 2), b = t([6], 3);
+    const lrn: LrnParams = { size: 5, alpha: 1e-4, beta: 0.75, k: 2, divideAlphaByN: false };
+    const pool: MaxPoolParams = { kernel: 3, stride: 2, pads: [0, 0, 0, 0], rounding: 'floor' };
+    for (let r = 0; r < rounds; r++) {
+      const conv = this.conv2dForward(x, w, b, { stride: 1 + (r % 2), pad: 1, groups: 2 });
+      const relu = this.reluForward(conv.y);
+      const norm = this.lrnForward(relu.y, lrn);
+      const mp = this.maxPoolForward(norm.y, pool);
+      const flat: Tensor<Float32Array> = { data: mp.y.data, shape: [mp.y.shape[0], mp.y.data.length / mp.y.shape[0]] };
+      const fcw = t([10, flat.shape[1]], 4);
+      const fc = this.linearForward(flat, fcw, t([10], 5));
+      this.linearForward({ data: flat.data.subarray(0, flat.shape[1]), shape: [1, flat.shape[1]] }, fcw, null); // one row
+      const dfc = this.linearBackward(fc.cache, t(fc.y.shape as number[], 6));
+      const dmp = this.maxPoolBackward(mp.cache, { data: dfc.dx.data, shape: mp.y.shape });
+      const dnorm = this.lrnBackward(norm.cache, dmp.dx);
+      const drelu = this.reluBackward(relu.cache, dnorm.dx);
+      this.conv2dBackward(conv.cache, drelu.dx);
+      this.weightsUpdated();
+    }
   }
 
   get build(): BuildName {
@@ -277,16 +313,19 @@ export class WasmKernelBackend implements WasmBackend {
       const imagesPerChunk = Math.ceil(N / FILTER_CHUNKS);
       const chunks = Math.ceil(N / imagesPerChunk);
       const partials = chunks > 1 ? this.alloc.alloc(chunks * OC * K) : dwPtr;
+      // dW reduces over `span` images' pixels at once (assembly/conv.ts); S pixels in all
+      const span = Math.max(1, Math.min(imagesPerChunk, Math.floor(FILTER_SPAN_PIXELS / P)));
+      const S = span * P;
       const scratch = this.scratch(Math.max(
-        align16(packedASize(P, OCg)) + K * P, //                                 dx: packed dY_g^T, dcols
-        align16(K * P) + align16(packedBSize(K, P)) + packedASize(OCg, P), //    dW: cols, packed cols, packed dY_g
+        align16(packedASize(P, OCg)) + K * P, // dx: packed dY_g^T, dcols
+        align16(K * S) + align16(packedBSize(K, S)) + align16(OCg * S) + packedASize(OCg, S), // dW: patches, packed; dY_g rows, packed
       ));
       // dx: pieces (image, group)
       this.run('conv2d_backward_data_task', N * groups, scratch,
         [dyPtr, C, H, W, OC, KH, KW, stride, pad, groups, OH, OW, wPackedT, dxPtr]);
       // dW: pieces (chunk of images, group), then the chunks' partials added in chunk order
       this.run('conv2d_backward_filter_task', chunks * groups, scratch,
-        [xPtr, dyPtr, N, C, H, W, OC, KH, KW, stride, pad, groups, OH, OW, imagesPerChunk, partials]);
+        [xPtr, dyPtr, N, C, H, W, OC, KH, KW, stride, pad, groups, OH, OW, imagesPerChunk, span, partials]);
       if (chunks > 1) this.sum(partials, chunks, OC * K, dwPtr, scratch);
       // db: ranges of channels
       const per = Math.max(1, Math.ceil(OC / (4 * this.runner.threads)));
@@ -556,7 +595,9 @@ export async function createWasmBackend(options: WasmBackendOptions & { from?: W
   if (options.from) {
     if ((options.threads ?? 1) !== 1) throw new Error('createWasmBackend: threads need Node (node-pool.ts); pass threads: 1');
     const setup = await setUpKernels(options.from.build, options.from.source);
-    return new WasmKernelBackend(setup, new InlineRunner(setup.kernels));
+    const backend = new WasmKernelBackend(setup, new InlineRunner(setup.kernels));
+    backend.warmUp();
+    return backend;
   }
   const node = await import('./node-backend.js');
   return node.createWasmBackendSync(options);

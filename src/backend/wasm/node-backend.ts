@@ -1,6 +1,7 @@
 /**
- * The wasm backend under Node, synchronously: reads a build from build/ (node-loader.ts), and with
- * more than one thread starts the worker pool (node-pool.ts).
+ * The wasm backend under Node, synchronously: reads a build from build/ (node-loader.ts), with more
+ * than one thread starts the worker pool (node-pool.ts), and warms the kernels up (unless
+ * `warmUp: false`).
  */
 
 import { WasmKernelBackend, type WasmBackend, type WasmBackendOptions } from './backend.js';
@@ -9,10 +10,12 @@ import { loadKernels } from './node-loader.js';
 import { WorkerPool, defaultThreads } from './node-pool.js';
 import { InlineRunner } from './runner.js';
 
-export function createWasmBackendSync(options: WasmBackendOptions = {}): WasmBackend {
+export function createWasmBackendSync(options: WasmBackendOptions & { warmUp?: boolean } = {}): WasmBackend {
   const threads = options.threads ?? defaultThreads();
   if (!(Number.isInteger(threads) && threads >= 1)) throw new Error(`wasm backend: threads must be a positive integer, got ${threads}`);
   const setup = loadKernels({ build: options.build, memory: createMemory({ initialBytes: 16 * 2 ** 20 }) });
   const runner = threads > 1 ? new WorkerPool(setup.kernels, threads) : new InlineRunner(setup.kernels);
-  return new WasmKernelBackend(setup, runner);
+  const backend = new WasmKernelBackend(setup, runner);
+  if (options.warmUp ?? true) backend.warmUp();
+  return backend;
 }
