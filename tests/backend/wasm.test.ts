@@ -24,7 +24,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { FILTER_CHUNKS, type WasmBackend } from '../../src/backend/wasm/backend.js';
+import { FILTER_CHUNKS, type WasmBackend, createWasmBackend } from '../../src/backend/wasm/backend.js';
+import { readKernelBytes } from '../../src/backend/wasm/node-loader.js';
 import { createWasmBackendSync } from '../../src/backend/wasm/node-backend.js';
 import type { BuildName } from '../../src/backend/wasm/kernels.js';
 import { RUNNABLE_BUILDS } from '../kernels/harness.js';
@@ -333,6 +334,19 @@ describe('wasm backend: packed weights, errors, threads', () => {
     const f = backend.conv2dForward({ data: x, shape: [2, 3, 4, 4] }, { data: w, shape: [4, 3, 3, 3] }, null, params);
     expect(() => backend.conv2dBackward(f.cache, { data: new Float32Array(8), shape: [2, 4, 1, 1] })).toThrow(/dy is \[2, 4, 1, 1\], expected \[2, 4, 2, 2\]/);
     expect(() => backend.linearBackward(f.cache, { data: new Float32Array(8), shape: [2, 4] })).toThrow(/cache of a conv forward/);
+  });
+
+  it('createWasmBackend: under Node from build/ with threads; elsewhere from given bytes, one thread', async () => {
+    const a = await createWasmBackend({ threads: 2 });
+    expect([a.name, a.threads, a.build]).toEqual(['wasm', 2, RUNNABLE_BUILDS[0]]);
+    const x = uniform32(new Rng(4), [2, 6]), w = uniform32(new Rng(5), [3, 6]);
+    const b = await createWasmBackend({ threads: 1, from: { build: 'simd', source: readKernelBytes('simd') } });
+    expect([b.threads, b.build]).toEqual([1, 'simd']);
+    // simd and relaxed differ by fused multiply-adds only: within the bound, not necessarily equal
+    expectWithinSumBound('linear', b.linearForward(x, w, null).y.data, a.linearForward(x, w, null).y.data, ops.linearForward(abs64(x), abs64(w), null).y.data, 2 * 6);
+    await expect(createWasmBackend({ threads: 2, from: { build: 'simd', source: readKernelBytes('simd') } })).rejects.toThrow(/threads need Node/);
+    a.dispose();
+    b.dispose();
   });
 
   it('dispose() stops the worker threads; a backend never disposed does not keep Node alive', () => {

@@ -190,8 +190,11 @@ export class WasmKernelBackend implements WasmBackend {
     return ptr;
   }
 
+  /** A fresh Float32Array holding `length` floats at `ptr` (new + set: V8's slice() of a shared buffer is ~2.5x slower). */
   private copyOut(ptr: Ptr, length: number): Float32Array {
-    return this.alloc.f32(ptr, length).slice();
+    const out = new Float32Array(length);
+    out.set(this.alloc.f32(ptr, length));
+    return out;
   }
 
   /** Scratch for `threads` threads of `floats` floats each: [pointer, stride in bytes]. */
@@ -511,7 +514,9 @@ export class WasmKernelBackend implements WasmBackend {
       const per = Math.max(1, Math.ceil(planes / (4 * this.runner.threads)));
       this.run('maxpool_forward_task', Math.ceil(planes / per), this.scratch(0),
         [xPtr, yPtr, argPtr, planes, H, W, OH, OW, kernel, stride, pads[0], pads[1], per]);
-      return { y: this.copyOut(yPtr, count), argmax: this.int32(argPtr, count).slice() };
+      const argmax = new Int32Array(count);
+      argmax.set(this.int32(argPtr, count));
+      return { y: this.copyOut(yPtr, count), argmax };
     });
     const cache: WasmCache = { op: 'maxpool', cache: { xShape: [N, C, H, W], argmax: out.argmax } };
     return { y: { data: out.y as A, shape: [N, C, OH, OW] }, cache };
