@@ -165,6 +165,18 @@ for (const [index, { build, threads }] of CONFIGS.entries()) {
       checkProperty(fc.property(bigLinearArb, (c) => checkLinear(backend, c)), 15);
     });
 
+    it('linear forward of one row (the matrix-vector kernel) has the bits of the same row in a batch (4x8 tiles)', () => {
+      for (const [B, IN, OUT] of [[5, 300, 40], [7, 513, 17], [3, 9, 8]]) {
+        const rng = new Rng(B);
+        const x = uniform32(rng, [B, IN]), w = uniform32(rng, [OUT, IN]), b = uniform32(rng, [OUT]);
+        const batch = backend.linearForward(x, w, b).y.data;
+        for (let r = 0; r < B; r++) {
+          const one = backend.linearForward({ data: x.data.slice(r * IN, (r + 1) * IN), shape: [1, IN] }, w, b).y.data;
+          expect(firstDifference(one, batch.subarray(r * OUT, (r + 1) * OUT)), `B ${B} IN ${IN} OUT ${OUT} row ${r}`).toBeNull();
+        }
+      }
+    });
+
     it('linear at batch 1 and at the mini fc shapes', () => {
       checkLinear(backend, { N: 1, IN: 1000, OUT: 777, bias: true, seed: 1 });
       checkLinear(backend, { N: 128, IN: 512, OUT: 10, bias: true, seed: 2 });
