@@ -161,11 +161,17 @@ function scheduledLr(config: TrainConfig, progress: TrainProgress): number {
   return progress.lr;
 }
 
+/** Lets pending events (a Ctrl-C handler, say) run between steps; setTimeout exists everywhere. */
+function yieldToEvents(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
 /**
  * Trains until `config.epochs` epochs (or `config.maxSteps` steps) are done, starting from
- * wherever `state` is, and returns the final state (mutated in place).
+ * wherever `state` is, and resolves to the final state (mutated in place). It returns to the event
+ * loop after every step, so a signal handler can ask it to stop (hooks.shouldStop).
  */
-export function train(arch: Architecture, state: TrainState, config: TrainConfig, data: TrainData, backend: Backend, hooks: TrainHooks = {}): TrainState {
+export async function train(arch: Architecture, state: TrainState, config: TrainConfig, data: TrainData, backend: Backend, hooks: TrainHooks = {}): Promise<TrainState> {
   const p = state.progress;
   const { batch: B } = config;
   const { channels: C } = data.train;
@@ -239,6 +245,7 @@ export function train(arch: Architecture, state: TrainState, config: TrainConfig
       hooks.onStep?.({ step: p.step, epoch: p.epoch, batchInEpoch: p.batchInEpoch, batchesPerEpoch: perEpoch, loss, lr: p.lr, imagesPerSecond: n / seconds });
       if (hooks.wantCheckpoint?.()) hooks.checkpoint?.(state);
     }
+    await yieldToEvents();
     if (hooks.shouldStop?.()) {
       hooks.checkpoint?.(state);
       break;

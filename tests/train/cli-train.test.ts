@@ -118,3 +118,26 @@ describe('checkpoints survive a kill during writing', () => {
     expect(whole).toBe(true);
   }, 60_000);
 });
+
+describe('Ctrl-C during training', () => {
+  it('checkpoints after the current step, exits 130, and the run resumes', async () => {
+    const data = textureFolder(20);
+    const out = join(mkdtempSync(join(tmpdir(), 'alexnet-sigint-')), 'run');
+    // The built command (npm test builds first), as a user runs it.
+    const child = spawn(process.execPath, ['bin/alexnet.js', 'train', '--arch', 'mini', '--data', data, '--out', out, '--epochs', '50', '--batch', '4', '--backend', 'reference'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    // wait until the first training images are loaded and a step or two has run
+    await new Promise((r) => setTimeout(r, 4000));
+    child.kill('SIGINT');
+    const status = await new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    expect(status, stderr).toBe(130);
+    expect(stderr).toMatch(/stopped at step \d+; continue with the same command and --resume/);
+    const step = decodeCheckpoint(readFileSync(join(out, 'checkpoint.safetensors'))).progress.step;
+    expect(step).toBeGreaterThan(0);
+    const resumed = await runCli('train', '--arch', 'mini', '--data', data, '--out', out, '--epochs', '1', '--batch', '4', '--backend', 'reference', '--resume');
+    // --epochs differs from the stopped run's, which is allowed: only batch, seed and the optimiser must match
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toMatch(new RegExp(`resuming .* step ${step}`));
+  }, 120_000);
+});

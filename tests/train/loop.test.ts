@@ -50,25 +50,25 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 describe('training loop', { timeout: 60_000 }, () => {
-  it('is deterministic: the same seed gives the same bits', () => {
-    const a = train(arch, fresh(), { ...config, epochs: 1 }, data, referenceBackend);
-    const b = train(arch, fresh(), { ...config, epochs: 1 }, data, referenceBackend);
+  it('is deterministic: the same seed gives the same bits', async () => {
+    const a = await train(arch, fresh(), { ...config, epochs: 1 }, data, referenceBackend);
+    const b = await train(arch, fresh(), { ...config, epochs: 1 }, data, referenceBackend);
     expect(sameBytes(weightBytes(a), weightBytes(b))).toBe(true);
-    const c = train(arch, newTrainState(arch, initWeights(arch, 'he', 3), { ...config, seed: 6 }, data.train.count), { ...config, epochs: 1, seed: 6 }, data, referenceBackend);
+    const c = await train(arch, newTrainState(arch, initWeights(arch, 'he', 3), { ...config, seed: 6 }, data.train.count), { ...config, epochs: 1, seed: 6 }, data, referenceBackend);
     expect(sameBytes(weightBytes(a), weightBytes(c))).toBe(false);
   });
 
-  it('resumed from a checkpoint mid-epoch, ends bit-identical to an uninterrupted run', () => {
-    const straight = train(arch, fresh(), config, data, referenceBackend);
+  it('resumed from a checkpoint mid-epoch, ends bit-identical to an uninterrupted run', async () => {
+    const straight = await train(arch, fresh(), config, data, referenceBackend);
 
     // Stop after 4 steps (mid-epoch: 6 batches per epoch), then after an epoch boundary, resuming from bytes each time.
-    let state = train(arch, fresh(), { ...config, maxSteps: 4 }, data, referenceBackend);
+    let state = await train(arch, fresh(), { ...config, maxSteps: 4 }, data, referenceBackend);
     expect(state.progress.batchInEpoch).toBe(4);
     state = decodeCheckpoint(encodeCheckpoint(state));
-    state = train(arch, state, { ...config, maxSteps: 9 }, data, referenceBackend);
+    state = await train(arch, state, { ...config, maxSteps: 9 }, data, referenceBackend);
     expect(state.progress.epoch).toBe(1);
     state = decodeCheckpoint(encodeCheckpoint(state));
-    const resumed = train(arch, state, config, data, referenceBackend);
+    const resumed = await train(arch, state, config, data, referenceBackend);
 
     expect(resumed.progress.step).toBe(straight.progress.step);
     expect(resumed.progress.rng).toEqual(straight.progress.rng);
@@ -77,24 +77,24 @@ describe('training loop', { timeout: 60_000 }, () => {
     expect(strip(resumed)).toEqual(strip(straight));
   });
 
-  it('drops the learning rate on schedule and records each epoch', () => {
-    const s = train(arch, fresh(), config, data, referenceBackend);
+  it('drops the learning rate on schedule and records each epoch', async () => {
+    const s = await train(arch, fresh(), config, data, referenceBackend);
     expect(s.progress.history.map((r) => r.epoch)).toEqual([1, 2, 3]);
     expect(s.progress.history.map((r) => r.lr)).toEqual([0.02, 0.02, 0.02 * 0.1]);
     expect(s.progress.history.map((r) => r.step)).toEqual([6, 12, 18]);
   });
 
-  it('learns: test accuracy well above chance after a few epochs', () => {
-    const s = train(arch, fresh(), { ...config, epochs: 6, lrDropEvery: undefined }, data, referenceBackend);
+  it('learns: test accuracy well above chance after a few epochs', async () => {
+    const s = await train(arch, fresh(), { ...config, epochs: 6, lrDropEvery: undefined }, data, referenceBackend);
     const before = evaluate(arch, fresh().weights, data.test, data.batch, referenceBackend);
     const after = evaluate(arch, s.weights, data.test, data.batch, referenceBackend);
     expect(after.loss).toBeLessThan(before.loss);
     expect(after.top1).toBeGreaterThan(0.6); // chance is 0.25
   });
 
-  it('stops on request after a step and leaves a resumable state', () => {
+  it('stops on request after a step and leaves a resumable state', async () => {
     let calls = 0;
-    const stopped = train(arch, fresh(), config, data, referenceBackend, { shouldStop: () => ++calls === 2 });
+    const stopped = await train(arch, fresh(), config, data, referenceBackend, { shouldStop: () => ++calls === 2 });
     expect(stopped.progress.step).toBe(2);
   });
 });

@@ -61,7 +61,7 @@ export const trainSpec: CommandSpec = {
   ].join('\n'),
 };
 
-export function runTrain(options: ParsedOptions, out: (s: string) => void, err: (s: string) => void): number {
+export async function runTrain(options: ParsedOptions, out: (s: string) => void, err: (s: string) => void): Promise<number> {
   let arch = archFromOption(options.arch);
   const backend = backendFromOption(options.backend, options.threads);
   const dir = options.out as string;
@@ -155,7 +155,7 @@ export function runTrain(options: ParsedOptions, out: (s: string) => void, err: 
   };
 
   try {
-    train(arch, state, config, data, backend, {
+    await train(arch, state, config, data, backend, {
       onStep: (i) => {
         const stepsLeft = (config.epochs - i.epoch) * perEpoch - i.batchInEpoch;
         const rate = (i.step - startStep) / ((Date.now() - started) / 1000);
