@@ -11,6 +11,7 @@
  */
 
 import { writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { referenceBackend } from '../src/backend/reference.js';
@@ -65,6 +66,7 @@ function tfjsModel(w: Weights<Float32Array>): (input: Tensor<Float32Array>) => F
 }
 
 async function main(): Promise<void> {
+  const loadAtStart = loadavg()[0];
   await tf.setBackend('cpu');
   const tfjs = tfjsModel(weights);
 
@@ -103,7 +105,7 @@ async function main(): Promise<void> {
     `# Reference forward vs tfjs-backend-cpu`,
     '',
     `- date: ${today()}`,
-    `- machine: ${machineDescription()}`,
+    `- machine: ${machineDescription()}; load average ${loadAtStart.toFixed(2)} at the start, ${loadavg()[0].toFixed(2)} at the end (the ratio is what compares: both engines ran alternately under the same load)`,
     `- network: torchvision AlexNet, 224x224, batch ${batch}, synthetic weights (seed 1000), 1 thread`,
     `- median of ${runs} runs, alternating; validated first: max logit difference ${relErr.toExponential(2)} relative`,
     `- command: \`npx tsx bench/reference-vs-tfjs-cpu.ts --runs ${runs} --batch ${batch}\``,
