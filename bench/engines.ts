@@ -1,10 +1,12 @@
 /**
  * What the benches share: loading this project's `wasm` backend when it exists (it is optional
  * here: src/backend/wasm/backend.ts may not be written yet), the Node flag its relaxed-SIMD build
- * needs, the package versions a result file records, and error formatting.
+ * needs, the package versions a result file records, error formatting, and measuring the load that
+ * other processes put on the machine.
  */
 
 import { existsSync, readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -83,4 +85,67 @@ export function maxRelativeError(got: ArrayLike<number>, ref: ArrayLike<number>)
     scale = Math.max(scale, Math.abs(ref[i]));
   }
   return maxAbs / scale;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load from other processes. The machine is shared: a sample taken while another process keeps a
+// core busy is slower, and a two-thread engine loses about half its speed. The benches wait for
+// the machine to be quiet before each sample and record how busy the rest of the machine was
+// during it.
+
+/** Jiffies of all CPUs from /proc/stat (Linux): busy and total. Null elsewhere. */
+export function cpuJiffies(): { busy: number; total: number } | null {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]; // cpu user nice system idle iowait irq softirq steal ...
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+    const busy = user + nice + system + irq + softirq + (steal || 0);
+    return { busy, total: busy + idle + iowait };
+  } catch {
+    return null;
+  }
+}
+
+/** Seconds of CPU per jiffy (USER_HZ; 100 on every Linux this runs on). */
+const JIFFY_S = 0.01;
+
+/**
+ * Measures, around `fn`, the fraction of the whole machine (all cores) that processes other than
+ * this one used: (busy CPU time - this process's CPU time) / (wall time x cores). NaN off Linux.
+ */
+export async function withForeignLoad<T>(
+  fn: () => Promise<T> | T,
+  /** CPU seconds of another process of ours to count as ours (a child doing the work). */
+  alsoOurs: (value: T) => number = () => 0,
+): Promise<{ value: T; foreign: number }> {
+  const cores = cpus().length;
+  const j0 = cpuJiffies();
+  const own0 = process.cpuUsage();
+  const t0 = performance.now();
+  const value = await fn();
+  const wall = (performance.now() - t0) / 1000;
+  const own = process.cpuUsage(own0);
+  const j1 = cpuJiffies();
+  if (!j0 || !j1 || wall <= 0) return { value, foreign: NaN };
+  const busy = (j1.busy - j0.busy) * JIFFY_S;
+  const mine = (own.user + own.system) / 1e6 + alsoOurs(value);
+  return { value, foreign: Math.min(1, Math.max(0, (busy - mine) / (wall * cores))) };
+}
+
+/**
+ * Waits until the machine is quiet: busy below `threshold` (fraction of all cores) over a 250 ms
+ * window, checked while this process and its children idle. Gives up after `maxMs` and says so.
+ */
+export async function waitForQuiet(threshold: number, maxMs: number): Promise<{ waitedMs: number; busy: number; quiet: boolean }> {
+  const t0 = performance.now();
+  let busy = NaN;
+  for (;;) {
+    const j0 = cpuJiffies();
+    await new Promise((r) => setTimeout(r, 250));
+    const j1 = cpuJiffies();
+    if (!j0 || !j1) return { waitedMs: 0, busy: NaN, quiet: true }; // not Linux: nothing to wait for
+    busy = (j1.busy - j0.busy) / Math.max(1, j1.total - j0.total);
+    const waitedMs = performance.now() - t0;
+    if (busy < threshold) return { waitedMs, busy, quiet: true };
+    if (waitedMs >= maxMs) return { waitedMs, busy, quiet: false };
+  }
 }

@@ -27,7 +27,8 @@ Run with the Debian interpreter that has PyTorch 1.13:
           {"cmd": "check", "net": "mini"}  -> {"loss", "gradNorms": {key: L2 norm}} at the current
                 weights, with every dropout unit kept (mask of ones: kept units scaled by 1/(1-p)),
                 no update: the validation before timing
-          {"cmd": "step", "net": "mini"}   -> {"ms", "loss"}: one timed training step
+          {"cmd": "step", "net": "mini"}   -> {"ms", "cpu", "loss"}: one timed training step (cpu:
+                CPU seconds of the process, all threads)
           {"cmd": "quit"}
 """
 
@@ -106,13 +107,14 @@ class Net:
         return {"loss": loss.item(), "gradNorms": {k: g.double().norm().item() for k, g in zip(keys, grads)}}
 
     def step(self):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         self.optimizer.zero_grad(set_to_none=True)
         loss = F.cross_entropy(self.logits(), self.labels)
         loss.backward()
         self.optimizer.step()
         ms = (time.perf_counter() - t0) * 1000
-        return {"ms": ms, "loss": loss.item()}
+        # cpu: CPU seconds of this process, every thread, so the caller can tell its load from others'
+        return {"ms": ms, "cpu": time.process_time() - c0, "loss": loss.item()}
 
 
 def serve():

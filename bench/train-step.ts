@@ -9,6 +9,7 @@
  * with the synthetic weights (seed 1000), input (seed 7) and labels (seed 11) on both sides.
  *
  *   npx tsx bench/train-step.ts [--runs N] [--backend wasm|reference] [--threads 2] [--nets mini,caffe]
+ *                               [--quiet-below 0.15] [--max-wait-s 60]
  *
  * Ours is the `wasm` backend with --threads threads (default 2) when src/backend/wasm/backend.ts
  * is there, else the `reference` backend (plain loops, one thread), said so in the results. PyTorch
@@ -20,6 +21,8 @@
  * weights, every dropout unit kept, no update: ours against PyTorch, max relative difference
  * printed; ours is not timed past 1e-3), one warm-up step each, then --runs rounds of one step per
  * engine, the engine going first alternating round by round, so that only one computes at a time.
+ * The machine is shared: before each step the bench waits (up to --max-wait-s) until other
+ * processes use less than --quiet-below of the CPUs, and records the share they used during it.
  * Reported: median ms per step, images per second, nominal GFLOP/s (3 x the forward's 2 x MACs:
  * forward, input gradient and weight gradient products), for mini the implied seconds per epoch,
  * and the ratio ours / PyTorch (median over rounds of the ratio within a round).
@@ -40,7 +43,9 @@ import { summarize } from '../src/model/summary.js';
 import { syntheticInput, syntheticLabels, syntheticWeights } from '../src/model/synthetic.js';
 import { Rng } from '../src/rng.js';
 import { sgdStep, zeroMomentum } from '../src/train/optimizer.js';
-import { type DisposableBackend, errorText, loadWasmBackend, relaxedSimdFlags } from './engines.js';
+import {
+  type DisposableBackend, errorText, loadWasmBackend, relaxedSimdFlags, waitForQuiet, withForeignLoad,
+} from './engines.js';
 import { machineDescription, median, today } from './machine.js';
 
 const args = process.argv.slice(2);
@@ -69,6 +74,12 @@ const INPUT_SEED = 7;
 const LABEL_SEED = 11;
 const DROPOUT_SEED = 13;
 const TOLERANCE = 1e-3;
+/** Before each step, wait (up to MAX_WAIT_MS) until other processes use less than this share of the CPUs. */
+const QUIET_BELOW = Number(option('quiet-below') ?? 0.15);
+const MAX_WAIT_MS = 1000 * Number(option('max-wait-s') ?? 60);
+/** A step is quiet when other processes used less than this share of the CPUs while it ran. */
+const QUIET_SHARE = 0.1;
+const waited = { ms: 0, busyStarts: 0 };
 
 const log = (s: string): void => void process.stderr.write(`${s}\n`);
 
@@ -163,8 +174,9 @@ interface NetResult {
   batch: number;
   validation?: { lossRel: number; gradRel: number; worstKey: string; ourLoss: number; torchLoss: number };
   skipped?: string;
-  ours: { round: number; ms: number; sgdMs: number; loss: number }[];
-  torch: { round: number; ms: number; loss: number }[];
+  /** Per step: its round, time, loss, and the share of all CPUs other processes used meanwhile. */
+  ours: { round: number; ms: number; sgdMs: number; loss: number; foreign: number }[];
+  torch: { round: number; ms: number; loss: number; foreign: number }[];
 }
 
 async function main(): Promise<void> {
@@ -236,21 +248,37 @@ async function main(): Promise<void> {
     if (torch) await torch.request({ cmd: 'step', net });
     for (let round = 0; round < runs; round++) {
       const oursFirst = round % 2 === 0;
-      const runOurs = (): void => void res.ours.push({ round, ...ours.step() });
+      const quiet = async (): Promise<void> => {
+        const w = await waitForQuiet(QUIET_BELOW, MAX_WAIT_MS);
+        waited.ms += w.waitedMs;
+        if (!w.quiet) waited.busyStarts++;
+      };
+      const runOurs = async (): Promise<void> => {
+        await quiet();
+        const { value, foreign } = await withForeignLoad(() => ours.step());
+        res.ours.push({ round, ...value, foreign });
+      };
       const runTorch = async (): Promise<void> => {
-        if (torch) res.torch.push({ round, ...(await torch.request<{ ms: number; loss: number }>({ cmd: 'step', net })) });
+        if (!torch) return;
+        await quiet();
+        const { value, foreign } = await withForeignLoad(
+          () => torch.request<{ ms: number; cpu: number; loss: number }>({ cmd: 'step', net }),
+          (r) => r.cpu, // the python process's CPU is the step's, not another process's
+        );
+        res.torch.push({ round, ms: value.ms, loss: value.loss, foreign });
       };
       if (oursFirst) {
-        runOurs();
+        await runOurs();
         await runTorch();
       } else {
         await runTorch();
-        runOurs();
+        await runOurs();
       }
       const o = res.ours[res.ours.length - 1];
       const t = res.torch[res.torch.length - 1];
-      log(`${net} round ${round + 1}/${runs}: ours ${o.ms.toFixed(0)} ms (loss ${o.loss.toFixed(3)})` +
-        (t ? `, PyTorch ${t.ms.toFixed(0)} ms (loss ${t.loss.toFixed(3)})` : ''));
+      const others = (f: number): string => (f >= 0.1 ? `, others ${(100 * f).toFixed(0)}%` : '');
+      log(`${net} round ${round + 1}/${runs}: ours ${o.ms.toFixed(0)} ms (loss ${o.loss.toFixed(3)}${others(o.foreign)})` +
+        (t ? `, PyTorch ${t.ms.toFixed(0)} ms (loss ${t.loss.toFixed(3)}${others(t.foreign)})` : ''));
     }
   }
   torch?.quit();
@@ -285,26 +313,35 @@ function formatReport(results: NetResult[], info: ReportInfo): string {
       `then ${info.runs} rounds of one step per engine, the first engine alternating; medians. Ratio: median over rounds of ours / PyTorch in the round.`,
     `- ${info.oursLabel}${info.oursNote ? `. ${info.oursNote}` : ''}`,
     `- PyTorch: ${'version' in info.torchInfo ? `${info.torchLabel}, bench/train-step.py --serve` : `unavailable: ${info.torchInfo.missing}`}`,
+    `- shared machine: before each step the bench waited (up to ${MAX_WAIT_MS / 1000} s) for other processes to use less than ` +
+      `${(100 * QUIET_BELOW).toFixed(0)}% of the CPUs (${(waited.ms / 1000).toFixed(0)} s in all; ${waited.busyStarts} steps started on a busier machine). ` +
+      `"others": median share of all CPUs other processes used during the steps; quiet rounds: both steps under ${100 * QUIET_SHARE}%.`,
     `- command: \`npx tsx bench/train-step.ts${args.map((a) => ` ${a}`).join('')}\``,
     '',
-    '| net | batch | engine | ms/step, median (best) | images/s | GFLOP/s (nominal) | s/epoch (469 steps) | ours / PyTorch | validation |',
-    '|---|---|---|---|---|---|---|---|---|',
+    '| net | batch | engine | ms/step, median (best) | images/s | GFLOP/s (nominal) | s/epoch (469 steps) | ours / PyTorch | same, quiet rounds (n) | others | validation |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of results) {
     const flop = 3 * 2 * summarize(architecture(r.net)).totalMacs * r.batch;
     const v = r.validation;
     const valid = v ? `loss ${v.lossRel.toExponential(1)}, grads ${v.gradRel.toExponential(1)}` : 'not validated (no PyTorch)';
-    const byRound = new Map(r.torch.map((t) => [t.round, t.ms]));
-    const ratios = r.ours.filter((o) => byRound.has(o.round)).map((o) => o.ms / byRound.get(o.round)!);
-    const row = (engine: string, samples: { ms: number }[], ratio: string): string => {
-      if (!samples.length) return `| ${r.net} | ${r.batch} | ${engine} | - | - | - | - | - | ${r.skipped ?? valid} |`;
+    const ratios = (quietOnly: boolean): number[] => {
+      const keep = (s: { foreign: number }): boolean => !quietOnly || s.foreign < QUIET_SHARE;
+      const byRound = new Map(r.torch.filter(keep).map((t) => [t.round, t.ms]));
+      return r.ours.filter((o) => keep(o) && byRound.has(o.round)).map((o) => o.ms / byRound.get(o.round)!);
+    };
+    const all = ratios(false);
+    const quiet = ratios(true);
+    const row = (engine: string, samples: { ms: number; foreign: number }[], ratio: string, quietRatio: string): string => {
+      if (!samples.length) return `| ${r.net} | ${r.batch} | ${engine} | - | - | - | - | - | - | - | ${r.skipped ?? valid} |`;
       const ms = median(samples.map((s) => s.ms));
       const best = Math.min(...samples.map((s) => s.ms));
       return `| ${r.net} | ${r.batch} | ${engine} | ${ms.toFixed(0)} (best ${best.toFixed(0)}) | ${((r.batch * 1000) / ms).toFixed(1)} | ${(flop / (ms * 1e6)).toFixed(1)} | ` +
-        `${r.net === 'mini' ? ((STEPS_PER_EPOCH * ms) / 1000).toFixed(0) : '-'} | ${ratio} | ${valid} |`;
+        `${r.net === 'mini' ? ((STEPS_PER_EPOCH * ms) / 1000).toFixed(0) : '-'} | ${ratio} | ${quietRatio} | ` +
+        `${(100 * median(samples.map((s) => s.foreign))).toFixed(0)}% | ${valid} |`;
     };
-    out.push(row(info.oursLabel, r.ours, ratios.length ? `${median(ratios).toFixed(2)}x` : '-'));
-    if ('version' in info.torchInfo) out.push(row(info.torchLabel, r.torch, '(baseline)'));
+    out.push(row(info.oursLabel, r.ours, all.length ? `${median(all).toFixed(2)}x` : '-', quiet.length ? `${median(quiet).toFixed(2)}x (${quiet.length})` : '-'));
+    if ('version' in info.torchInfo) out.push(row(info.torchLabel, r.torch, '(baseline)', ''));
   }
   out.push('', 'Of ours, the optimiser step (sgdStep over every parameter, plain JavaScript) took, median:', '');
   for (const r of results) {
