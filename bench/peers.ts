@@ -10,7 +10,7 @@
  *                 src/backend/wasm/backend.ts exists
  *   reference     this project's readable reference (src/ops), for scale
  *
- * The ONNX engines run a model encoded in memory by bench/onnx-model.ts. No network is used: both
+ * The ONNX engines run the graph `alexnet export` writes (src/oracle/export-onnx.ts), encoded in memory. No network is used: both
  * wasm peers load their .wasm files from node_modules.
  *
  *   npx tsx bench/peers.ts [--runs 7] [--reference-runs 3] [--min-sample-ms 300]
@@ -58,7 +58,7 @@ import {
   errorText, loadWasmBackend, maxRelativeError, packageDir, packageVersion, relaxedSimdFlags, waitForQuiet, withForeignLoad,
 } from './engines.js';
 import { machineDescription, median, today } from './machine.js';
-import { alexnetOnnx } from './onnx-model.js';
+import { exportOnnx } from '../src/oracle/export-onnx.js';
 
 // ---------------------------------------------------------------------------------------------
 // The engines.
@@ -174,7 +174,7 @@ async function tfjsWasmEngine(weights: Weights<Float32Array>): Promise<Engine> {
 }
 
 async function ortEngine(kind: 'ort-web' | 'ort-node', threads: number, weights: Weights<Float32Array>): Promise<Engine> {
-  const bytes = alexnetOnnx(ARCH, weights);
+  const bytes = exportOnnx(ARCH, weights); // the graph `alexnet export` writes (outputs prob and fc8)
   type Ort = typeof import('onnxruntime-node');
   let ort: Ort;
   let session: import('onnxruntime-node').InferenceSession;
@@ -191,10 +191,10 @@ async function ortEngine(kind: 'ort-web' | 'ort-node', threads: number, weights:
   }
   const threadsNote = kind === 'ort-node' ? `intraOpNumThreads ${threads}` : `env.wasm.numThreads ${threads}`;
   return {
-    note: `${threadsNote}; ONNX model ${(bytes.byteLength / 1e6).toFixed(1)} MB from bench/onnx-model.ts; ${processThreads()} OS threads in the process after loading`,
+    note: `${threadsNote}; ONNX model ${(bytes.byteLength / 1e6).toFixed(1)} MB from src/oracle/export-onnx.ts; ${processThreads()} OS threads in the process after loading`,
     async run(x) {
       const out = await session.run({ input: new ort.Tensor('float32', x.data, x.shape) });
-      return out.logits.data as Float32Array;
+      return out.fc8.data as Float32Array;
     },
   };
 }
