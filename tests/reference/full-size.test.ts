@@ -20,6 +20,7 @@ import { forward } from '../../src/model/network.js';
 import { parameterList } from '../../src/model/shapes.js';
 import { syntheticInput, syntheticWeights } from '../../src/model/synthetic.js';
 import { formatShape, shapeEquals } from '../../src/tensor.js';
+import { expectWeightsMatchFixture } from '../helpers/synthetic-agreement.js';
 
 const WEIGHT_SEED = 1000;
 const INPUT_SEED = 7;
@@ -66,18 +67,7 @@ for (const [name, size] of [['torchvision', 224], ['caffe', 227]] as [ArchName, 
       const x = syntheticInput(INPUT_SEED, inputShape);
       expect(Array.from(get('input_head').data as Float32Array)).toEqual(Array.from(x.data.subarray(0, 16)));
       const weights = syntheticWeights(arch, WEIGHT_SEED, size);
-      for (const { key } of parameterList(arch, size)) {
-        const w = weights.get(key)!;
-        expect(Array.from(get(`weight_head/${key}`).data as Float32Array), `weight_head/${key}`).toEqual(Array.from(w.data.subarray(0, 8)));
-        let sum = 0;
-        let abs = 0;
-        for (const v of w.data) {
-          sum += v;
-          abs += Math.abs(v);
-        }
-        const theirs = (get(`weight_sum/${key}`).data as Float64Array)[0];
-        expect(Math.abs(sum - theirs), `weight_sum/${key}: ours ${sum}, NumPy ${theirs}`).toBeLessThanOrEqual(1e-12 * abs);
-      }
+      expectWeightsMatchFixture(weights, parameterList(arch, size).map((p) => p.key), get, 1e-12);
 
       const pass = forward(arch, weights, x, referenceBackend);
 

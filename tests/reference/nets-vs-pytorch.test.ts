@@ -24,6 +24,7 @@ import { forward, lossAndGradients } from '../../src/model/network.js';
 import { parameterList } from '../../src/model/shapes.js';
 import { syntheticInput, syntheticLabels, syntheticWeights } from '../../src/model/synthetic.js';
 import { type Tensor, formatShape, shapeEquals } from '../../src/tensor.js';
+import { expectWeightsMatchFixture } from '../helpers/synthetic-agreement.js';
 
 // The fixture's generation settings (fixtures/reference/manifest.json, "seeds").
 const WEIGHT_SEED = 1000;
@@ -157,18 +158,7 @@ for (const name of ARCH_NAMES) {
       expect(Array.from(get('labels').data as BigInt64Array, Number)).toEqual(Array.from(labels));
       const keys = parameterList(arch, size).map((p) => p.key);
       expect([...file.tensors.keys()].filter((k) => k.startsWith('weight_head/')).map((k) => k.slice(12)).sort()).toEqual([...keys].sort());
-      for (const key of keys) {
-        const w = weights.get(key)!;
-        expect(Array.from(get(`weight_head/${key}`).data as Float32Array), `weight_head/${key}`).toEqual(Array.from(w.data.subarray(0, 8)));
-        let sum = 0;
-        let abs = 0;
-        for (const v of w.data) {
-          sum += v;
-          abs += Math.abs(v);
-        }
-        const theirs = (get(`weight_sum/${key}`).data as Float64Array)[0];
-        expect(Math.abs(sum - theirs), `weight_sum/${key}: ours ${sum}, NumPy ${theirs}`).toBeLessThanOrEqual(TOL.weightSum * abs);
-      }
+      expectWeightsMatchFixture(weights, keys, get, TOL.weightSum);
     });
 
     it('every layer output in eval mode', () => {
