@@ -236,7 +236,9 @@ export async function train(arch: Architecture, state: TrainState, config: Train
       p.epochCorrect = 0;
       p.epochSeen = 0;
       p.epochSeconds = 0;
-      if (p.epoch < config.epochs) state.order = shuffle(data.train.count, rng);
+      // Drawn even after the last epoch, so that a run extended later (--epochs raised, --resume)
+      // continues exactly as one that was given the larger count from the start.
+      state.order = shuffle(data.train.count, rng);
       p.rng = rng.state();
       hooks.onEpoch?.(record, state);
       hooks.checkpoint?.(state);

@@ -77,6 +77,13 @@ describe('training loop', { timeout: 60_000 }, () => {
     expect(strip(resumed)).toEqual(strip(straight));
   });
 
+  it('extended with more epochs, ends bit-identical to a run given that many from the start', async () => {
+    const straight = await train(arch, fresh(), config, data, referenceBackend);
+    const short = await train(arch, fresh(), { ...config, epochs: 1 }, data, referenceBackend);
+    const extended = await train(arch, decodeCheckpoint(encodeCheckpoint(short)), config, data, referenceBackend);
+    expect(sameBytes(weightBytes(extended), weightBytes(straight))).toBe(true);
+  });
+
   it('drops the learning rate on schedule and records each epoch', async () => {
     const s = await train(arch, fresh(), config, data, referenceBackend);
     expect(s.progress.history.map((r) => r.epoch)).toEqual([1, 2, 3]);
