@@ -27,7 +27,7 @@ export {
   im2col_packx_4x, im2col_pad_size, conv2d_forward_task, conv2d_backward_data_task, conv2d_backward_filter_task,
   conv2d_bias_grad_task, f32_sum_task,
 } from './conv';
-export { gemm_task, column_sums_task } from './linear';
+export { linear_forward_task, gemm_task, column_sums_task } from './linear';
 export { relu_forward_task, relu_backward_task } from './eltwise';
 export { lrn_forward_task, lrn_backward_task } from './lrn';
 export { maxpool_forward_task, maxpool_backward_task } from './pool';

@@ -1,19 +1,154 @@
 /**
  * Task kernels of the fully connected layers (src/ops/linear.ts: x [B, IN], w [OUT, IN], y [B, OUT]):
  *
- *   forward   y  = x . W^T + b     gemm_task: A = x (mk), B = W packed goi, bias along N
+ *   forward   y  = x . W^T + b     linear_forward_task: W read in place, as stored ([OUT, IN] rows)
  *   dx        dx = dy . W          gemm_task: A = dy (mk), B = W packed gio
  *   dW        dW = dy^T . x        gemm_task: A = dy read as [k, m] (km), B = x packed gio
  *   db        db = sum_n dy[n, :]  column_sums_task
  *
- * A task is one tile of rows x columns of C; each packs its own rows of A into its scratch (the
- * A operands are activations: small next to the weights) and multiplies them with the shared,
- * pre-packed B. Splitting along N as well as M keeps both threads busy when M is a single tile
- * (batch 1: the fc layers are then matrix-vector products bound by reading the weights).
+ * The forward reads the weights as they are stored, so that a network whose weights were loaded
+ * straight into the kernels' memory (src/backend/wasm/backend.ts, allocateResident) is run without
+ * a second, packed copy of its 234 MB of fc weights. At the batch sizes of inference each output is
+ * a dot product of two contiguous rows, which SIMD reads at the speed of memory; see
+ * linear_forward_task.
+ *
+ * In the backward products a task is one tile of rows x columns of C; each packs its own rows of A
+ * into its scratch (the A operands are activations: small next to the weights) and multiplies them
+ * with the shared, pre-packed B. Splitting along N as well as M keeps both threads busy when M is a
+ * single tile.
  */
 
 import { KC, NR, gemmRange } from './gemm';
 import { x32_packx_4x, x32_packx_4x_t } from './pack';
+
+/**
+ * Outputs [task*per, (task + 1)*per) of every row of y = x . W^T + b, W [OUT, IN] row-major, read in place:
+ *
+ *   y[i, j] = ((s0 + s1) + (s2 + s3)) + tail + b[j]
+ *
+ * where s_l = sum over k = l, l + 4, l + 8, ... < IN4 of x[i, k] * w[j, k], accumulated in k order
+ * (one multiply-add each, fused in the relaxed build), IN4 = IN rounded down to a multiple of 4,
+ * and tail = the remaining k in order. The four s_l are the lanes of one f32x4 accumulator; the
+ * scalar build keeps them in four variables and gets the same bits as the SIMD build. Every y[i, j]
+ * is computed this way whatever tile it falls in, so the result depends neither on the batch size
+ * nor on how outputs are shared among threads.
+ *
+ * Tiles of 4 outputs x 2 rows (8 accumulators, 6 loads per 8 multiply-adds), or x 1 row (4
+ * accumulators: independent chains, so that one row streams the weights at the speed of memory).
+ * K is cut into blocks of KB: a block of the 4 weight rows (8 KB) and of every batch row stays in
+ * L1 while the row pairs pass over it, so the weights are read from memory once per call; the
+ * accumulators wait in `scratch` between blocks (which does not change any sum).
+ *
+ *   task, per    outputs [task*per, min(OUT, (task + 1)*per)); per a multiple of 4
+ *   scratch      16*B floats
+ *   x            [B, IN] row-major;  w [OUT, IN] row-major;  bias OUT floats or 0;  y [B, OUT] row-major
+ */
+export function linear_forward_task(
+  task: i32, scratch: usize, x: usize, B: i32, IN: i32, w: usize, bias: usize, y: usize, OUT: i32, per: i32,
+): void {
+  const j0 = task * per, j1 = min(OUT, j0 + per);
+  const rowBytes = <usize>IN << 2;
+  let j = j0;
+  if (ASC_FEATURE_SIMD) {
+    const IN4 = IN & ~3;
+    for (; j + 4 <= j1; j += 4) {
+      const w0 = w + <usize>j * rowBytes;
+      for (let k0 = 0; k0 < IN4 || k0 == 0; k0 += KB) {
+        const k1 = min(IN4, k0 + KB);
+        let i = 0;
+        for (; i + 2 <= B; i += 2) dot4x2(x + <usize>i * rowBytes, w0, rowBytes, k0, k1, scratch + (<usize>i << 6));
+        if (i < B) dot4x1(x + <usize>i * rowBytes, w0, rowBytes, k0, k1, scratch + (<usize>i << 6));
+      }
+      for (let i = 0; i < B; i++) {
+        const xi = x + <usize>i * rowBytes, yi = y + ((<usize>i * OUT + j) << 2), acc = scratch + (<usize>i << 6);
+        for (let jj = 0; jj < 4; jj++) {
+          store<f32>(yi + (<usize>jj << 2), finish(lanes(v128.load(acc + (<usize>jj << 4))), xi, w0 + <usize>jj * rowBytes, IN, bias, j + jj));
+        }
+      }
+    }
+  }
+  for (; j < j1; j++) {
+    for (let i = 0; i < B; i++) dot1(x + <usize>i * rowBytes, w + <usize>j * rowBytes, IN, bias, j, y + ((<usize>i * OUT + j) << 2));
+  }
+}
+
+/** Floats of K per block of linear_forward_task. */
+const KB = 512;
+
+/**
+ * Rows i, i+1 (x at row i) against weight rows j..j+3 (w at row j), k in [k0, k1): the 8
+ * accumulators continue from acc (row i: 4 x f32x4, then row i+1), or start at 0 when k0 = 0.
+ */
+function dot4x2(x: usize, w: usize, rowBytes: usize, k0: i32, k1: i32, acc: usize): void {
+  const x1 = x + rowBytes;
+  const w1 = w + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes;
+  let a00 = f32x4.splat(0), a01 = a00, a02 = a00, a03 = a00;
+  let a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+  if (k0 > 0) {
+    a00 = v128.load(acc); a01 = v128.load(acc, 16); a02 = v128.load(acc, 32); a03 = v128.load(acc, 48);
+    a10 = v128.load(acc, 64); a11 = v128.load(acc, 80); a12 = v128.load(acc, 96); a13 = v128.load(acc, 112);
+  }
+  const end = <usize>k1 << 2;
+  for (let o = <usize>k0 << 2; o < end; o += 16) {
+    const vx0 = v128.load(x + o), vx1 = v128.load(x1 + o);
+    const vw0 = v128.load(w + o), vw1 = v128.load(w1 + o), vw2 = v128.load(w2 + o), vw3 = v128.load(w3 + o);
+    a00 = madd(vx0, vw0, a00); a01 = madd(vx0, vw1, a01); a02 = madd(vx0, vw2, a02); a03 = madd(vx0, vw3, a03);
+    a10 = madd(vx1, vw0, a10); a11 = madd(vx1, vw1, a11); a12 = madd(vx1, vw2, a12); a13 = madd(vx1, vw3, a13);
+  }
+  v128.store(acc, a00); v128.store(acc, a01, 16); v128.store(acc, a02, 32); v128.store(acc, a03, 48);
+  v128.store(acc, a10, 64); v128.store(acc, a11, 80); v128.store(acc, a12, 96); v128.store(acc, a13, 112);
+}
+
+/** dot4x2 for one row. */
+function dot4x1(x: usize, w: usize, rowBytes: usize, k0: i32, k1: i32, acc: usize): void {
+  const w1 = w + rowBytes, w2 = w1 + rowBytes, w3 = w2 + rowBytes;
+  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+  if (k0 > 0) {
+    a0 = v128.load(acc); a1 = v128.load(acc, 16); a2 = v128.load(acc, 32); a3 = v128.load(acc, 48);
+  }
+  const end = <usize>k1 << 2;
+  for (let o = <usize>k0 << 2; o < end; o += 16) {
+    const vx = v128.load(x + o);
+    a0 = madd(vx, v128.load(w + o), a0); a1 = madd(vx, v128.load(w1 + o), a1);
+    a2 = madd(vx, v128.load(w2 + o), a2); a3 = madd(vx, v128.load(w3 + o), a3);
+  }
+  v128.store(acc, a0); v128.store(acc, a1, 16); v128.store(acc, a2, 32); v128.store(acc, a3, 48);
+}
+
+/** ((lanes 0 + 1) + (lanes 2 + 3)) of an accumulator. */
+// @ts-ignore: decorator
+@inline function lanes(v: v128): f32 {
+  return (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
+}
+
+/** The end of one output: its lane sum, the k past IN4 in order, the bias. */
+// @ts-ignore: decorator
+@inline function finish(s: f32, x: usize, w: usize, IN: i32, bias: usize, j: i32): f32 {
+  for (let k = IN & ~3; k < IN; k++) s += load<f32>(x + (<usize>k << 2)) * load<f32>(w + (<usize>k << 2));
+  if (bias != 0) s += load<f32>(bias + (<usize>j << 2));
+  return s;
+}
+
+/** One output y[i, j] (x at row i, w at row j), in the same order as the tiles and in either build. */
+function dot1(x: usize, w: usize, IN: i32, bias: usize, j: i32, y: usize): void {
+  const end = <usize>(IN & ~3) << 2;
+  let s: f32;
+  if (ASC_FEATURE_SIMD) {
+    let acc = f32x4.splat(0);
+    for (let o: usize = 0; o < end; o += 16) acc = madd(v128.load(x + o), v128.load(w + o), acc);
+    s = lanes(acc);
+  } else {
+    let s0: f32 = 0, s1: f32 = 0, s2: f32 = 0, s3: f32 = 0;
+    for (let o: usize = 0; o < end; o += 16) {
+      s0 += load<f32>(x + o) * load<f32>(w + o);
+      s1 += load<f32>(x + o, 4) * load<f32>(w + o, 4);
+      s2 += load<f32>(x + o, 8) * load<f32>(w + o, 8);
+      s3 += load<f32>(x + o, 12) * load<f32>(w + o, 12);
+    }
+    s = (s0 + s1) + (s2 + s3);
+  }
+  store<f32>(y, finish(s, x, w, IN, bias, j));
+}
 
 /**
  * C[r0 : r0 + rows, c0 : c0 + cols] = A . B (+ bias along N), one tile of a product whose B is packed.

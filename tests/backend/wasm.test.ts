@@ -165,8 +165,8 @@ for (const [index, { build, threads }] of CONFIGS.entries()) {
       checkProperty(fc.property(bigLinearArb, (c) => checkLinear(backend, c)), 15);
     });
 
-    it('linear forward of one row (the matrix-vector kernel) has the bits of the same row in a batch (4x8 tiles)', () => {
-      for (const [B, IN, OUT] of [[5, 300, 40], [7, 513, 17], [3, 9, 8]]) {
+    it('linear forward of one row has the bits of the same row in a batch (4x2 tiles, tails)', () => {
+      for (const [B, IN, OUT] of [[5, 300, 40], [7, 513, 17], [3, 9, 8], [4, 3, 6]]) {
         const rng = new Rng(B);
         const x = uniform32(rng, [B, IN]), w = uniform32(rng, [OUT, IN]), b = uniform32(rng, [OUT]);
         const batch = backend.linearForward(x, w, b).y.data;
@@ -333,6 +333,38 @@ describe('wasm backend: packed weights, errors, threads', () => {
     wf.data.fill(0);
     backend.weightsUpdated();
     expect(Array.from(backend.linearForward(xf, wf, null).y.data).every((v) => v === 0)).toBe(true);
+  });
+
+  it('uses weights in a resident region in place: same bits as a JavaScript copy, no weightsUpdated() needed', () => {
+    for (const backend of backends) {
+      const rng = new Rng(4);
+      const [B, IN, OUT] = [3, 37, 21];
+      const x = uniform32(rng, [B, IN]), w = uniform32(rng, [OUT, IN]), b = uniform32(rng, [OUT]);
+      const region = backend.allocateResident(4 + 4 * w.data.length); // one float in, to test an offset
+      expect(region.byteOffset % 64).toBe(0);
+      const resident: Tensor<Float32Array> = { data: new Float32Array(region.buffer, region.byteOffset + 4, w.data.length), shape: [OUT, IN] };
+      resident.data.set(w.data);
+      const want = backend.linearForward(x, w, b).y.data;
+      expect(firstDifference(backend.linearForward(x, resident, b).y.data, want), `${backend.build} x ${backend.threads}`).toBeNull();
+      // Memory the ops use afterwards lies above the region: a big op leaves it intact.
+      backend.conv2dForward(uniform32(rng, [2, 3, 40, 40]), uniform32(rng, [8, 3, 5, 5]), null, { stride: 1, pad: 2, groups: 1 });
+      expect(firstDifference(resident.data, w.data)).toBeNull();
+      // Read where it lies: a change shows at once (a JavaScript array's copy waits for weightsUpdated()).
+      resident.data.fill(0);
+      expect(Array.from(backend.linearForward(x, resident, null).y.data).every((v) => v === 0)).toBe(true);
+      backend.weightsUpdated(); // also after it, the region is kept
+      expect(firstDifference(resident.data, new Float32Array(w.data.length))).toBeNull();
+    }
+  });
+
+  it('the fc forward has the same bits in the scalar and the SIMD build (same order of sums)', () => {
+    const scalar = backends.find((b) => b.build === 'scalar'), simd = backends.find((b) => b.build === 'simd');
+    if (!scalar || !simd) throw new Error('this Node runs neither the scalar nor the simd build');
+    for (const [B, IN, OUT] of [[1, 9216, 40], [5, 515, 17], [2, 3, 5]]) {
+      const rng = new Rng(IN);
+      const x = uniform32(rng, [B, IN]), w = uniform32(rng, [OUT, IN]), b = uniform32(rng, [OUT]);
+      expect(firstDifference(scalar.linearForward(x, w, b).y.data, simd.linearForward(x, w, b).y.data), `B ${B} IN ${IN} OUT ${OUT}`).toBeNull();
+    }
   });
 
   it('refuses mismatched shapes and caches with the reference\'s messages', () => {

@@ -12,7 +12,9 @@
  * what the walker sees. Crossing the boundary costs a copy of each activation, small next to the
  * products. Weights are packed once into the GEMM's panel layout and kept, by Float32Array
  * identity, until `weightsUpdated()` says they changed (the training loop calls it after each
- * optimiser step).
+ * optimiser step). The fc forward reads its weights as stored ([OUT, IN] rows), so weights that
+ * already lie in the memory, in a region from `allocateResident` (a file read straight into it),
+ * are used in place: inference then holds one copy of the 234 MB of fc weights, not two.
  *
  * How each op is cut into pieces (what makes the thread count irrelevant to the result):
  *   conv forward    (image, group, range of output pixels); a pixel's outputs are one GEMM row
@@ -21,7 +23,8 @@
  *                   in chunk order; chunks are cut from the batch size alone (FILTER_CHUNKS), and
  *                   within a chunk a few images share one product (FILTER_SPAN_PIXELS)
  *   conv db, fc db  ranges of channels, each summed in float64 in a fixed order
- *   fc products     tiles of rows x columns of the result (each element one GEMM dot product)
+ *   fc forward      ranges of outputs, every batch row (each output one dot product of two rows)
+ *   fc dx, dW       tiles of rows x columns of the result (each element one GEMM dot product)
  *   ReLU            ranges of elements
  *   LRN             (image, range of positions), all channels (beta = 0.75; other betas: reference)
  *   max pooling     ranges of planes (image, channel)
@@ -73,6 +76,12 @@ export interface WasmBackend extends Backend {
   readonly threads: number;
   /** Drops the packed copies of the weights: call after changing any weight array in place. */
   weightsUpdated(): void;
+  /**
+   * `byteLength` bytes inside the kernels' memory, 64-byte aligned, that live as long as the
+   * backend. Float32 weights that are views into such a region (a weight file read into it) are
+   * used where they lie: the fc forward makes no copy of them. Drops packed weights.
+   */
+  allocateResident(byteLength: number): Uint8Array;
   /** Stops the worker threads; the backend is unusable afterwards. */
   dispose(): void;
 }
@@ -92,7 +101,7 @@ const roundUp = (x: number, to: number): number => Math.ceil(x / to) * to;
 /** Floats rounded up to 64 bytes, so that consecutive regions stay aligned (assembly align16). */
 const align16 = (floats: number): number => roundUp(floats, 16);
 
-type PackedLayout = 'conv-goi' | 'conv-gio' | 'fc-goi' | 'fc-gio';
+type PackedLayout = 'conv-goi' | 'conv-gio' | 'fc-oi' | 'fc-gio';
 
 /**
  * The backend over an instantiated build and a runner. Prefer createWasmBackend, which makes both.
@@ -103,7 +112,10 @@ export class WasmKernelBackend implements WasmBackend {
   private readonly kernels: Kernels;
   /** First byte past the packed weights: every op's buffers start here and are released after. */
   private base: Ptr;
-  private readonly start: Ptr;
+  /** First byte past the resident regions: packed weights start here. */
+  private start: Ptr;
+  /** Regions handed out by allocateResident: [buffer object of the views, first byte, end]. */
+  private readonly resident: { buffer: ArrayBufferLike; begin: Ptr; end: Ptr }[] = [];
   private packed = new Map<Float32Array, Map<string, Ptr>>();
   private packedBytes = 0;
   private disposed = false;
@@ -162,6 +174,26 @@ export class WasmKernelBackend implements WasmBackend {
     this.alloc.reset(this.start);
   }
 
+  allocateResident(byteLength: number): Uint8Array {
+    if (this.disposed) throw new Error('wasm backend: used after dispose()');
+    if (!(Number.isInteger(byteLength) && byteLength >= 0)) throw new Error(`allocateResident: bad size ${byteLength}`);
+    this.weightsUpdated(); // the packed copies sit where the region goes
+    const ptr = this.alloc.alloc(Math.ceil(byteLength / 4));
+    this.start = this.base = this.alloc.mark();
+    // A shared memory's buffer is never detached when the memory grows: the view stays valid.
+    const bytes = new Uint8Array(this.alloc.memory.buffer, ptr, byteLength);
+    this.resident.push({ buffer: bytes.buffer, begin: ptr, end: ptr + byteLength });
+    return bytes;
+  }
+
+  /** The address of `a` when it lies in a resident region, else undefined. */
+  private residentAddress(a: Float32Array): Ptr | undefined {
+    for (const r of this.resident) {
+      if (a.buffer === r.buffer && a.byteOffset >= r.begin && a.byteOffset + a.byteLength <= r.end) return a.byteOffset;
+    }
+    return undefined;
+  }
+
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
@@ -211,7 +243,7 @@ export class WasmKernelBackend implements WasmBackend {
    * The weights packed as a GEMM B operand, made on first use (and kept until weightsUpdated):
    *   conv-goi   per group, W_g [OCg, K] as B = W_g^T (forward)
    *   conv-gio   per group, W_g [OCg, K] as B = W_g   (dcols = W_g^T dY_g)
-   *   fc-goi     W [OUT, IN] as B = W^T (forward)
+   *   fc-oi      W [OUT, IN] as stored, not packed (forward; resident weights are not copied)
    *   fc-gio     W [OUT, IN] as B = W   (dx = dy W)
    * Must be called before the op allocates anything else (the packed copy goes below `base`).
    */
@@ -219,16 +251,22 @@ export class WasmKernelBackend implements WasmBackend {
     const key = `${layout}/${groups}`;
     const hit = this.packed.get(w)?.get(key);
     if (hit !== undefined) return hit;
+    if (layout === 'fc-oi') {
+      const inPlace = this.residentAddress(w);
+      if (inPlace !== undefined) return inPlace;
+    }
     // rows x cols is one group's [OCg, K] (conv) or [OUT, IN] (fc)
-    const perGroup = layout.endsWith('goi') ? packedBSize(rows, cols) : packedBSize(cols, rows);
+    const perGroup = layout === 'fc-oi' ? rows * cols : layout.endsWith('goi') ? packedBSize(rows, cols) : packedBSize(cols, rows);
     const bytes = perGroup * groups * 4;
     if (this.packedBytes + bytes > WEIGHT_CACHE_BYTES) this.weightsUpdated();
     this.alloc.reset(this.base);
     const out = this.alloc.alloc(perGroup * groups);
     const top = this.alloc.mark();
-    const src = this.alloc.allocFrom(w);
-    this.kernels.flushSubnormals(src, w.length);
-    for (let g = 0; g < groups; g++) {
+    // As stored, and unflushed, so that the copy computes what resident weights compute in place.
+    if (layout === 'fc-oi') this.alloc.f32(out, w.length).set(w);
+    const src = layout === 'fc-oi' ? 0 : this.alloc.allocFrom(w);
+    if (src) this.kernels.flushSubnormals(src, w.length);
+    for (let g = 0; src && g < groups; g++) {
       const s = src + g * rows * cols * 4, o = out + g * perGroup * 4;
       if (layout.endsWith('goi')) this.kernels.packB({ from: 'goi', n: rows, k: cols, src: s, out: o });
       else this.kernels.packB({ from: 'gio', n: cols, k: rows, src: s, out: o });
@@ -362,11 +400,13 @@ export class WasmKernelBackend implements WasmBackend {
     if (wIN !== IN) throw new Error(`linear: x ${formatShape(x.shape)} does not fit w ${formatShape(w.shape)}`);
     if (b && (b.shape.length !== 1 || b.shape[0] !== OUT)) throw new Error(`linear: bias must be [${OUT}], got ${formatShape(b.shape)}`);
     const y = this.scoped(() => {
-      const wPacked = this.packedWeights(w.data as Float32Array, 'fc-goi', OUT, IN);
+      const wPtr = this.packedWeights(w.data as Float32Array, 'fc-oi', OUT, IN);
       const xPtr = this.copyIn(x.data as Float32Array);
       const bias = b ? this.alloc.allocFrom(b.data) : 0;
       const yPtr = this.alloc.alloc(B * OUT);
-      this.gemm(B, OUT, IN, xPtr, false, IN, wPacked, bias, yPtr, OUT); // y = x W^T + b
+      // y = x W^T + b: pieces are ranges of outputs, every batch row (each weight row read once)
+      const per = roundUp(Math.max(4, Math.ceil(OUT / (4 * this.runner.threads))), 4);
+      this.run('linear_forward_task', Math.ceil(OUT / per), this.scratch(16 * B), [xPtr, B, IN, wPtr, bias, yPtr, OUT, per]);
       return this.copyOut(yPtr, B * OUT);
     });
     const cache: WasmCache = { op: 'linear', x: x as Tensor<Float32Array>, w: w as Tensor<Float32Array> };
