@@ -22,6 +22,8 @@ export interface DisposableBackend extends Backend {
   readonly threads?: number;
   /** Drops the packed copies of the weights: after an optimiser step changed them in place. */
   weightsUpdated?(): void;
+  /** Memory in the backend's WebAssembly memory where weights are used in place (no copy). */
+  allocateResident?(byteLength: number): Uint8Array;
   dispose(): void | Promise<void>;
 }
 

@@ -209,6 +209,20 @@ function processThreads(): number | string {
 }
 
 export async function makeEngine(spec: EngineSpec): Promise<Engine> {
+  if (spec.kind === 'ours-wasm') {
+    const got = await loadWasmBackend(spec.threads);
+    if ('missing' in got) throw new Error(`not measured: ${got.missing}`);
+    const backend = got.backend;
+    // The weights are made where `alexnet classify` reads a weight file: in the backend's memory.
+    const resident = backend.allocateResident
+      ? (n: number) => { const r = backend.allocateResident!(4 * n); return new Float32Array(r.buffer, r.byteOffset, n); }
+      : undefined;
+    const weights = syntheticWeights(ARCH, WEIGHT_SEED, ARCH.inputSize, resident);
+    return {
+      note: `createWasmBackend({ threads: ${spec.threads} }), build ${backend.build ?? '?'}; weights ${resident ? 'made in its memory (allocateResident)' : 'in JavaScript arrays'}; ${processThreads()} OS threads in the process after loading`,
+      run: async (x) => forward(ARCH, weights, x, backend).logits.data,
+    };
+  }
   const weights = syntheticWeights(ARCH, WEIGHT_SEED);
   switch (spec.kind) {
     case 'tfjs-wasm':
@@ -218,16 +232,8 @@ export async function makeEngine(spec: EngineSpec): Promise<Engine> {
       return ortEngine(spec.kind, spec.threads, weights);
     case 'reference':
       return { note: 'plain loops, one thread', run: async (x) => forward(ARCH, weights, x, referenceBackend).logits.data };
-    case 'ours-wasm': {
-      const got = await loadWasmBackend(spec.threads);
-      if ('missing' in got) throw new Error(`not measured: ${got.missing}`);
-      const backend = got.backend;
-      return {
-        note: `createWasmBackend({ threads: ${spec.threads} }), build ${backend.build ?? '?'}; ${processThreads()} OS threads in the process after loading`,
-        run: async (x) => forward(ARCH, weights, x, backend).logits.data,
-      };
-    }
   }
+  throw new Error(`unknown engine kind ${spec.kind}`);
 }
 
 // ---------------------------------------------------------------------------------------------

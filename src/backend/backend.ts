@@ -44,4 +44,10 @@ export interface Backend {
    * that keeps derived copies of them (the wasm backend packs them for its GEMM) must drop those.
    */
   weightsUpdated?(): void;
+  /**
+   * Memory for weights that this backend uses where they lie, for the backend's lifetime (the
+   * wasm backend: a region of its WebAssembly memory). A weight file read into it, by a format
+   * whose tensors are views on the file's bytes (see readsInPlace), is never copied again.
+   */
+  allocateResident?(byteLength: number): Uint8Array;
 }

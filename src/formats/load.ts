@@ -122,6 +122,17 @@ export function sniffFormat(bytes: Uint8Array, name = ''): WeightFormat {
   );
 }
 
+/**
+ * Whether a file starting with `head` (16 bytes are enough) loads as views on its own bytes, with
+ * no copy of the tensor data: safetensors (float32 data, which our writer aligns), and zip .pth
+ * files, whose records torch.save aligns to 64 bytes. Such a file is worth reading straight into
+ * the memory where the weights will be used (Backend.allocateResident); the others (ONNX, Caffe,
+ * legacy .pth) are parsed into fresh arrays anyway.
+ */
+export function readsInPlace(head: Uint8Array): boolean {
+  return looksLikeZip(head) || (head.length >= 9 && head[8] === 0x7b && head[7] === 0 && head[6] === 0);
+}
+
 function hexPrefix(bytes: Uint8Array): string {
   return Array.from(bytes.subarray(0, 8), (b) => b.toString(16).padStart(2, '0')).join(' ');
 }

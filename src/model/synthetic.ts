@@ -17,18 +17,23 @@ import type { Architecture } from './architectures.js';
 import type { Weights } from './network.js';
 import { parameterList } from './shapes.js';
 
-export function syntheticTensor(seed: number, shape: readonly number[], bound: number): Tensor<Float32Array> {
+/** Where a tensor's floats go: a fresh array by default; say, a backend's resident memory. */
+export type FloatAllocator = (length: number) => Float32Array;
+
+const fresh: FloatAllocator = (length) => new Float32Array(length);
+
+export function syntheticTensor(seed: number, shape: readonly number[], bound: number, allocate = fresh): Tensor<Float32Array> {
   const rng = new Rng(seed);
-  const data = new Float32Array(sizeOf(shape));
+  const data = allocate(sizeOf(shape));
   for (let i = 0; i < data.length; i++) data[i] = (2 * rng.uniform() - 1) * bound;
   return { data, shape: [...shape] };
 }
 
-export function syntheticWeights(arch: Architecture, seed: number, inputSize = arch.inputSize): Weights<Float32Array> {
+export function syntheticWeights(arch: Architecture, seed: number, inputSize = arch.inputSize, allocate = fresh): Weights<Float32Array> {
   const weights: Weights<Float32Array> = new Map();
   parameterList(arch, inputSize).forEach((p, k) => {
     const bound = p.role === 'weight' ? Math.sqrt(6 / p.fanIn) : 0.1;
-    weights.set(p.key, syntheticTensor(seed + 1 + k, p.shape, bound));
+    weights.set(p.key, syntheticTensor(seed + 1 + k, p.shape, bound, allocate));
   });
   return weights;
 }

@@ -2,7 +2,8 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Model, type Prediction, classifyImages, modelFromBytes, parseLabels } from '../../classify.js';
 import { UserError, inFile } from '../../errors.js';
-import { readBytes } from '../../formats/node-fs.js';
+import { readBytes, readWeightBytes } from '../../formats/node-fs.js';
+import type { Backend } from '../../backend/backend.js';
 import type { RgbImage } from '../../image/image.js';
 import { loadImage } from '../../image/node-image.js';
 import { type ArchName, isArchName, ARCH_NAMES } from '../../model/architectures.js';
@@ -59,7 +60,12 @@ export function listImages(paths: readonly string[]): string[] {
   return files;
 }
 
-export function loadModel(weightsPath: string | undefined, arch: unknown, labelsPath: unknown, progress: Progress): Model {
+/**
+ * The model of --weights (or the bundled one). With a backend that keeps weights in its own memory
+ * (the wasm backend), a safetensors or zip .pth file is read straight into that memory and used
+ * there: the process holds one copy of the weights.
+ */
+export function loadModel(weightsPath: string | undefined, arch: unknown, labelsPath: unknown, progress: Progress, backend?: Backend): Model {
   if (arch !== undefined && (typeof arch !== 'string' || !isArchName(arch))) {
     throw new UserError(`unknown architecture "${String(arch)}": choose one of ${ARCH_NAMES.join(', ')}`);
   }
@@ -72,7 +78,10 @@ export function loadModel(weightsPath: string | undefined, arch: unknown, labels
     const bytes = readBytes(labelsPath);
     labels = parseLabels(new TextDecoder().decode(bytes)).labels;
   }
-  const bytes = readBytes(path);
+  const bytes = readWeightBytes(path, {
+    into: backend?.allocateResident?.bind(backend),
+    onProgress: (done, total) => progress.update(`reading ${path}: ${Math.round((100 * done) / total)}%`),
+  });
   const model = modelFromBytes(bytes, path, {
     arch: arch as ArchName | undefined,
     labels,
@@ -91,9 +100,9 @@ export function runClassify(options: ParsedOptions, out: (s: string) => void, er
   const progress = new Progress('classify');
   const files = listImages(positionals);
   if (files.length === 0) throw new UserError(`no PNG or JPEG files in ${positionals.join(', ')}`);
-  const model = loadModel(options.weights as string | undefined, options.arch, options.labels, progress);
-  for (const note of model.notes) err(`classify: ${note}\n`);
   const backend = backendFromOption(options.backend, options.threads);
+  const model = loadModel(options.weights as string | undefined, options.arch, options.labels, progress, backend);
+  for (const note of model.notes) err(`classify: ${note}\n`);
 
   const failures: string[] = [];
   const print = (file: string, predictions: Prediction[]): void => {

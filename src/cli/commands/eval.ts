@@ -52,7 +52,7 @@ export function runEval(options: ParsedOptions, out: (s: string) => void, err: (
 
   if (options.data === 'fashion-mnist') {
     if (positionals.length > 0) throw new UserError('eval: give either DIR or --data fashion-mnist, not both');
-    const model = loadModel(options.weights as string | undefined, options.arch, options.labels, progress);
+    const model = loadModel(options.weights as string | undefined, options.arch, options.labels, progress, backend);
     if (model.arch.inputChannels !== 1 || model.arch.numClasses !== 10) throw new UserError(`--data fashion-mnist needs a 1x28x28 network with 10 classes, not ${model.arch.name}`);
     const { test } = loadFashionMnist((options['data-dir'] as string | undefined) ?? FASHION_MNIST_DIR);
     const normalisation = { mean: [...model.preset.mean], std: [...model.preset.std] };
@@ -64,7 +64,7 @@ export function runEval(options: ParsedOptions, out: (s: string) => void, err: (
 
   if (positionals.length !== 1) throw new UserError("eval: name one labelled folder, or use --data fashion-mnist (see 'alexnet eval --help')");
   const dir = positionals[0];
-  const model = loadModel(options.weights as string | undefined, options.arch, options.labels, progress);
+  const model = loadModel(options.weights as string | undefined, options.arch, options.labels, progress, backend);
   const classes = classFolders(dir, model, labelsFile?.synsets);
   const batch = options.batch as number;
   const total = classes.reduce((n, c) => n + c.files.length, 0);
