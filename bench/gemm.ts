@@ -6,10 +6,12 @@
  *
  * Shapes come from the model table (inferShapes): torchvision at 224 and caffe at 227, batch 1
  * (--batch changes it). Each conv layer gives three products per image and group, each fc layer
- * three per batch (see the mapping at the top of assembly/gemm.ts):
- *   fwd   conv: [P, OCg] = cols^T . W^T, stored NCHW, bias + ReLU    fc: y = x W^T + b (+ ReLU)
+ * two per batch (see the mapping at the top of assembly/gemm.ts):
+ *   fwd   conv: [P, OCg] = cols^T . W^T, stored NCHW, bias + ReLU
  *   dW    conv: dW_g += dY_g . cols^T                                 fc: dW = dy^T x
  *   dx    conv: dcols = W_g^T . dY_g (col2im not included)           fc: dx = dy W
+ * The fc forward is not a GEMM product: it reads the weights as stored (assembly/linear.ts,
+ * linear_forward_task), and the forward benches (bench/peers.ts) time it within the network.
  *
  * Per product: sources laid out as the backend has them ([K, P] im2col matrix, NCHW dY, [OC, K]
  * weights), packed, multiplied once by each build and validated against a float64 product (all
@@ -95,7 +97,6 @@ function products(net: ArchName, size: number): Product[] {
       const [B, IN] = info.inShape;
       const OUT = spec.outFeatures;
       const base = { net, layer: spec.name, calls: 1, isConv: false, cTransposed: false, bias: false, relu: false, accumulate: false };
-      out.push({ ...base, kind: 'fwd', m: B, n: OUT, k: IN, aFrom: 'mk', bFrom: 'goi', bias: true, relu: reluNext, bPerCall: false });
       out.push({ ...base, kind: 'dW', m: OUT, n: IN, k: B, aFrom: 'km', bFrom: 'gio', bPerCall: true });
       out.push({ ...base, kind: 'dx', m: B, n: IN, k: OUT, aFrom: 'mk', bFrom: 'gio', bPerCall: false });
     }
