@@ -25,9 +25,11 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { FILTER_CHUNKS, type WasmBackend, createWasmBackend } from '../../src/backend/wasm/backend.js';
-import { readKernelBytes } from '../../src/backend/wasm/node-loader.js';
+import { loadKernels, readKernelBytes } from '../../src/backend/wasm/node-loader.js';
+import { WorkerPool } from '../../src/backend/wasm/node-pool.js';
+import type { Worker } from 'node:worker_threads';
 import { createWasmBackendSync } from '../../src/backend/wasm/node-backend.js';
-import type { BuildName } from '../../src/backend/wasm/kernels.js';
+import { type BuildName, createMemory } from '../../src/backend/wasm/kernels.js';
 import { RUNNABLE_BUILDS } from '../kernels/harness.js';
 import * as ops from '../../src/ops/index.js';
 import { convGeometry } from '../../src/ops/conv2d.js';
@@ -391,6 +393,20 @@ describe('wasm backend: packed weights, errors, threads', () => {
     await expect(createWasmBackend({ threads: 2, from: { build: 'simd', source: readKernelBytes('simd') } })).rejects.toThrow(/threads need Node/);
     a.dispose();
     b.dispose();
+  });
+
+  it('a worker thread that dies makes the next job fail with an error, not hang', async () => {
+    const setup = loadKernels({ memory: createMemory({ initialBytes: 2 ** 20 }) });
+    const pool = new WorkerPool(setup.kernels, 2, 1000);
+    const n = 4096;
+    const x = setup.alloc.allocFrom(new Float32Array(n).fill(-1)), y = setup.alloc.alloc(n);
+    const job = { kernel: 'relu_forward_task' as const, count: 8, scratch: 0, scratchStride: 0, args: [x, y, n, n / 8] };
+    pool.run(job); // works while both threads live
+    await (pool as unknown as { workers: Worker[] }).workers[0].terminate();
+    const started = Date.now();
+    expect(() => pool.run(job)).toThrow(/1 of 1 worker threads stopped responding \(no piece of relu_forward_task finished in 1 s\)/);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(() => pool.run(job)).toThrow(/stopped responding/); // and stays broken
   });
 
   it('dispose() stops the worker threads; a backend never disposed does not keep Node alive', () => {

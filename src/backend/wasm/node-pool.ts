@@ -20,6 +20,12 @@
  * synchronous. Which thread runs a piece never changes its result (runner.ts), so the pool
  * changes nothing but the time.
  *
+ * A worker that dies outside a piece (terminated, or killed by the runtime) can report nothing, and
+ * the main thread, blocked in Atomics.wait, cannot see its 'exit' event. So the wait for a job's
+ * end has a deadline: pieces take milliseconds, and when no worker has finished for
+ * `stallTimeoutMs` (default 60 s) after the main thread ran out of pieces, the pool is declared
+ * broken: an Error instead of a hang, and every later job fails the same way.
+ *
  * Workers are unref'd: a forgotten dispose() does not keep the process alive. The worker's code is
  * a plain-JavaScript string (no file to resolve, whether running from src/ under vitest or dist/).
  */
@@ -38,6 +44,8 @@ const MESSAGE_BYTES = 1024;
 const SPIN = 4000;
 /** How long to wait for the workers to instantiate the module. */
 const READY_TIMEOUT_MS = 60_000;
+/** How long the workers may go without finishing a job before the pool counts as broken. */
+const STALL_TIMEOUT_MS = 60_000;
 
 /** Default thread count: every core this process may use. */
 export function defaultThreads(): number {
@@ -97,9 +105,11 @@ export class WorkerPool implements TaskRunner {
   private readonly f64: Float64Array;
   private readonly message: Uint8Array;
   private disposed = false;
+  /** Why the pool can no longer be used (a worker stopped responding), once it is so. */
+  private broken: string | undefined;
 
   /** Starts threads - 1 workers over the kernels' module and memory; returns once all have instantiated it. */
-  constructor(private readonly kernels: Kernels, readonly threads: number) {
+  constructor(private readonly kernels: Kernels, readonly threads: number, private readonly stallTimeoutMs = STALL_TIMEOUT_MS) {
     if (!(Number.isInteger(threads) && threads >= 2)) throw new Error(`WorkerPool: threads must be an integer >= 2, got ${threads}`);
     if (MAX_TASK_ARGS !== 24) throw new Error('WorkerPool: the worker passes exactly 24 arguments');
     const control = new SharedArrayBuffer(MESSAGE_OFFSET + MESSAGE_BYTES);
@@ -127,6 +137,7 @@ export class WorkerPool implements TaskRunner {
   }
 
   run(job: TaskJob): void {
+    if (this.broken) throw new Error(this.broken);
     if (this.disposed) throw new Error('wasm backend: thread pool used after dispose()');
     const { kernel, count, scratch, scratchStride, args } = job;
     if (args.length > MAX_TASK_ARGS) throw new Error(`${kernel}: ${args.length} arguments, at most ${MAX_TASK_ARGS}`);
@@ -149,13 +160,31 @@ export class WorkerPool implements TaskRunner {
       for (let t; (t = Atomics.add(ctl, NEXT, 1)) < count; ) this.kernels.runTask(kernel, t, scratch, args);
     } finally {
       // Even if a piece threw here, the workers are still writing: wait for them first.
-      const workers = this.workers.length;
-      let spins = 0;
-      for (let done; (done = Atomics.load(ctl, DONE)) < workers; ) {
-        if (++spins > SPIN) Atomics.wait(ctl, DONE, done);
-      }
+      this.waitForWorkers(kernel);
     }
     this.checkError();
+  }
+
+  /** Until every worker has finished the job; throws (and breaks the pool) if they stall. */
+  private waitForWorkers(kernel: string): void {
+    const { ctl } = this;
+    const workers = this.workers.length;
+    let spins = 0;
+    let last = -1;
+    let since = 0;
+    for (let done; (done = Atomics.load(ctl, DONE)) < workers; ) {
+      if (++spins <= SPIN) continue;
+      if (done !== last) {
+        last = done;
+        since = Date.now();
+      } else if (Date.now() - since > this.stallTimeoutMs) {
+        this.broken = `wasm backend: ${workers - done} of ${workers} worker threads stopped responding ` +
+          `(no piece of ${kernel} finished in ${this.stallTimeoutMs / 1000} s); start a new backend`;
+        this.dispose();
+        throw new Error(this.broken);
+      }
+      Atomics.wait(ctl, DONE, done, 100);
+    }
   }
 
   private checkError(): void {
