@@ -611,7 +611,7 @@ function formatReport(results: EngineResult[], info: RunInfo): string {
   const withMemory = results.filter((r) => r.memory);
   if (withMemory.length) {
     out.push('', '## Peak memory of one forward at batch 1', '',
-      `Each engine in a fresh process (Node + tsx, the synthetic weights generated in JavaScript, the engine loaded, one forward); ` +
+      `Each engine in a fresh process (Node + tsx, the synthetic weights generated in JavaScript (ours: in the backend's memory, as classify reads a file), the engine loaded, one forward); ` +
       `RSS in MB (10^6 bytes). Weights: ${mb(weightBytes)} MB of float32; the budget for ours is weights + 20% + 100 MB = ${mb(budget)} MB.`, '',
       '| engine | threads | RSS at start | RSS after loading | peak RSS (maxRSS) | budget |', '|---|---|---|---|---|---|');
     for (const res of withMemory) {
