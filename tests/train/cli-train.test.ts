@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { Rng } from '../../src/rng.js';
 import { decodeCheckpoint } from '../../src/train/checkpoint.js';
 import { runCli } from '../helpers/cli.js';
+import { shortNumber } from '../../src/cli/commands/train.js';
 
 /** A folder dataset: stripes (class "h") and checks (class "v"), noisy 32x32 grey PNGs. */
 function textureFolder(perClass: number): string {
@@ -25,6 +26,15 @@ function textureFolder(perClass: number): string {
   }
   return dir;
 }
+
+describe('alexnet train: how it prints', () => {
+  it('shows learning rates as written by hand, not with the float noise of repeated division', () => {
+    expect(shortNumber(0.03 * 0.1 * 0.1)).toBe('0.0003');
+    expect(String(0.03 * 0.1 * 0.1)).not.toBe('0.0003'); // what it replaces
+    expect(shortNumber(0.01)).toBe('0.01');
+    expect(shortNumber(1e-7)).toBe('1e-7');
+  });
+});
 
 describe('alexnet train on a folder of images', { timeout: 120_000 }, () => {
   it('trains mini, holds out every 10th image, writes model, checkpoint, metrics and curves', async () => {

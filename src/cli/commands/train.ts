@@ -160,13 +160,13 @@ export async function runTrain(options: ParsedOptions, out: (s: string) => void,
         const stepsLeft = (config.epochs - i.epoch) * perEpoch - i.batchInEpoch;
         const rate = (i.step - startStep) / ((Date.now() - started) / 1000);
         const eta = rate > 0 ? formatDuration(stepsLeft / rate) : '?';
-        progress.update(`epoch ${i.epoch + 1}/${config.epochs} ${bar(i.batchInEpoch / i.batchesPerEpoch)} ${i.batchInEpoch}/${i.batchesPerEpoch} loss ${i.loss.toFixed(4)} lr ${i.lr} ${i.imagesPerSecond.toFixed(0)} img/s, ${eta} left`);
+        progress.update(`epoch ${i.epoch + 1}/${config.epochs} ${bar(i.batchInEpoch / i.batchesPerEpoch)} ${i.batchInEpoch}/${i.batchesPerEpoch} loss ${i.loss.toFixed(4)} lr ${shortNumber(i.lr)} ${i.imagesPerSecond.toFixed(0)} img/s, ${eta} left`);
       },
       onEvaluate: (done, total) => progress.update(`epoch ${state.progress.epoch + 1}: testing ${done}/${total}`),
       onEpoch: (r, s) => {
         writeTrainingCurves(join(dir, 'curves.png'), s.progress.history);
         progress.done();
-        err(`epoch ${r.epoch}: train loss ${r.trainLoss.toFixed(4)} acc ${(100 * r.trainAccuracy).toFixed(2)}%, test loss ${r.testLoss.toFixed(4)} acc ${(100 * r.testAccuracy).toFixed(2)}%, lr ${r.lr}, ${r.imagesPerSecond.toFixed(0)} img/s\n`);
+        err(`epoch ${r.epoch}: train loss ${r.trainLoss.toFixed(4)} acc ${(100 * r.trainAccuracy).toFixed(2)}%, test loss ${r.testLoss.toFixed(4)} acc ${(100 * r.testAccuracy).toFixed(2)}%, lr ${shortNumber(r.lr)}, ${r.imagesPerSecond.toFixed(0)} img/s\n`);
       },
       wantCheckpoint: () => Date.now() - lastCheckpoint >= checkpointMs,
       checkpoint: (s) => {
@@ -216,4 +216,9 @@ export function formatDuration(seconds: number): string {
   const h = Math.floor(s / 3600);
   const m = Math.floor((s % 3600) / 60);
   return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : `${m}m${String(s % 60).padStart(2, '0')}s`;
+}
+
+/** A learning rate as people write it: 0.0003, not the 0.00030000000000000003 that 0.03 * 0.1 * 0.1 is. */
+export function shortNumber(x: number): string {
+  return String(Number(x.toPrecision(6)));
 }
