@@ -17,6 +17,7 @@ import { convertSpec, runConvert } from './commands/convert.js';
 import { compareSpec, runCompare } from './commands/compare.js';
 import { exportSpec, runExport } from './commands/export.js';
 import { runViz, vizSpec } from './commands/viz.js';
+import { benchSpec, runBench } from './commands/bench.js';
 
 type Writer = (s: string) => void;
 interface Command {
@@ -36,6 +37,7 @@ const COMMANDS: Command[] = [
   { spec: compareSpec, run: runCompare },
   { spec: exportSpec, run: runExport },
   { spec: vizSpec, run: runViz },
+  { spec: benchSpec, run: runBench },
 ];
 
 function usage(): string {
