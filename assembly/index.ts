@@ -31,6 +31,7 @@ export { linear_forward_task, gemm_task, column_sums_task } from './linear';
 export { relu_forward_task, relu_backward_task } from './eltwise';
 export { lrn_forward_task, lrn_backward_task } from './lrn';
 export { maxpool_forward_task, maxpool_backward_task } from './pool';
+export { sgd_update_task } from './optimizer';
 
 /** Which instruction set this build uses: 0 scalar, 1 SIMD128, 2 SIMD128 + relaxed SIMD. */
 export function kernel_isa(): i32 {

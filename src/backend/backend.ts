@@ -12,6 +12,8 @@ import type { LrnParams } from '../ops/lrn.js';
 import type { MaxPoolParams } from '../ops/maxpool.js';
 import type { AdaptiveAvgPoolParams } from '../ops/adaptive-avgpool.js';
 import type { FloatArray, Tensor } from '../tensor.js';
+import type { Weights } from '../model/network.js';
+import type { SgdOptions } from '../train/optimizer.js';
 
 export type OpCache = unknown;
 
@@ -50,4 +52,9 @@ export interface Backend {
    * whose tensors are views on the file's bytes (see readsInPlace), is never copied again.
    */
   allocateResident?(byteLength: number): Uint8Array;
+  /**
+   * The SGD update of src/train/optimizer.ts (sgdStep), with exactly its bits, done faster. The
+   * training loop uses it when the backend has it.
+   */
+  sgdStep?(weights: Weights<Float32Array>, grads: Map<string, Tensor>, momentum: Map<string, Float32Array>, lr: number, options: SgdOptions): void;
 }

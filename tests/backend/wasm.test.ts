@@ -24,7 +24,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { FILTER_CHUNKS, type WasmBackend, createWasmBackend } from '../../src/backend/wasm/backend.js';
+import { FILTER_CHUNKS, SGD_CHUNK, type WasmBackend, createWasmBackend } from '../../src/backend/wasm/backend.js';
+import { sgdStep } from '../../src/train/optimizer.js';
 import { loadKernels, readKernelBytes } from '../../src/backend/wasm/node-loader.js';
 import { WorkerPool } from '../../src/backend/wasm/node-pool.js';
 import type { Worker } from 'node:worker_threads';
@@ -393,6 +394,41 @@ describe('wasm backend: packed weights, errors, threads', () => {
     await expect(createWasmBackend({ threads: 2, from: { build: 'simd', source: readKernelBytes('simd') } })).rejects.toThrow(/threads need Node/);
     a.dispose();
     b.dispose();
+  });
+
+  it('sgdStep has the bits of the JavaScript update, both forms, across chunks, with flushed subnormals', () => {
+    const rng = new Rng(12);
+    const sizes: [string, number][] = [['big', SGD_CHUNK + 37], ['small', 1001], ['one', 1]];
+    for (const backend of backends) {
+      for (const update of ['pytorch', 'paper'] as const) {
+        const weights = new Map<string, Tensor<Float32Array>>(), grads = new Map<string, Tensor>(), momentum = new Map<string, Float32Array>();
+        for (const [key, n] of sizes) {
+          const pick = (i: number): number => {
+            const r = rng.uniform();
+            // a few values at the edge of the normal range, where the flush decides
+            return i % 97 === 0 ? (r - 0.5) * 4e-38 : i % 89 === 0 ? 0 : (2 * r - 1) * 0.1;
+          };
+          weights.set(key, { data: Float32Array.from({ length: n }, (_, i) => pick(i)), shape: [n] });
+          grads.set(key, { data: Float32Array.from({ length: n }, (_, i) => pick(i + 1)), shape: [n] });
+          momentum.set(key, Float32Array.from({ length: n }, (_, i) => pick(i + 2)));
+        }
+        const copy = <T extends Float32Array>(m: Map<string, T>) => new Map([...m].map(([k, a]) => [k, Float32Array.from(a)]));
+        const wJs = new Map([...weights].map(([k, t]) => [k, { data: Float32Array.from(t.data), shape: t.shape }]));
+        const vJs = copy(momentum);
+        for (const lr of [0.01, 0.001]) {
+          const options = { momentum: 0.9, weightDecay: 5e-4, update };
+          sgdStep(wJs, grads, vJs, lr, options);
+          backend.sgdStep(weights, grads, momentum, lr, options);
+          for (const [key] of sizes) {
+            const what = `${backend.build} x ${backend.threads}, ${update}, lr ${lr}, ${key}`;
+            expect(firstDifference(weights.get(key)!.data, wJs.get(key)!.data), `w: ${what}`).toBeNull();
+            expect(firstDifference(momentum.get(key)!, vJs.get(key)!), `v: ${what}`).toBeNull();
+          }
+        }
+        // The flush happened: no subnormal survives.
+        for (const t of weights.values()) expect(t.data.some((x) => x !== 0 && Math.abs(x) < 1.1754943508222875e-38)).toBe(false);
+      }
+    }
   });
 
   it('a worker thread that dies makes the next job fail with an error, not hang', async () => {

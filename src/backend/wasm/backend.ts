@@ -51,6 +51,8 @@ import {
   GEMM_MR, GEMM_NR, packedASize, packedBSize, setUpKernels,
 } from './kernels.js';
 import { InlineRunner, type TaskRunner } from './runner.js';
+import type { Weights } from '../../model/network.js';
+import { type SgdOptions, sgdStep } from '../../train/optimizer.js';
 
 /** Most chunks a batch is cut into for the conv weight gradient (a partial dW each). */
 export const FILTER_CHUNKS = 8;
@@ -60,6 +62,8 @@ const FILTER_SPAN_PIXELS = 1024;
 const MAX_PIECE_ROWS = 128;
 /** Positions of an H*W plane in one LRN piece (all channels of one image). */
 const LRN_POSITIONS = 64;
+/** Elements of a parameter the SGD update copies into the memory at a time (16 MB per array). */
+export const SGD_CHUNK = 2 ** 22;
 /** Packed weights kept at most; past this the cache is emptied before packing more. */
 const WEIGHT_CACHE_BYTES = 1536 * 2 ** 20;
 
@@ -82,6 +86,8 @@ export interface WasmBackend extends Backend {
    * used where they lie: the fc forward makes no copy of them. Drops packed weights.
    */
   allocateResident(byteLength: number): Uint8Array;
+  /** sgdStep of src/train/optimizer.ts, the same bits, on the kernels' threads. */
+  sgdStep(weights: Weights<Float32Array>, grads: Map<string, Tensor>, momentum: Map<string, Float32Array>, lr: number, options: SgdOptions): void;
   /** Stops the worker threads; the backend is unusable afterwards. */
   dispose(): void;
 }
@@ -384,6 +390,44 @@ export class WasmKernelBackend implements WasmBackend {
   private sum(src: Ptr, count: number, len: number, out: Ptr, scratch: [Ptr, number]): void {
     const per = roundUp(Math.max(4096, Math.ceil(len / (4 * this.runner.threads))), 16);
     this.run('f32_sum_task', Math.ceil(len / per), scratch, [src, count, len, out, per]);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The optimiser.
+
+  /**
+   * sgdStep of src/train/optimizer.ts with its bits (float64 per element, see assembly/optimizer.ts),
+   * on every thread: each parameter in chunks of SGD_CHUNK elements, copied into the memory
+   * (TypedArray.set runs at memcpy speed), updated, and the weights and momenta copied back.
+   * Float64 gradients (gradient checks) take the JavaScript loop.
+   */
+  sgdStep(weights: Weights<Float32Array>, grads: Map<string, Tensor>, momentum: Map<string, Float32Array>, lr: number, options: SgdOptions): void {
+    const paper = options.update === 'paper' ? 1 : 0;
+    for (const [key, param] of weights) {
+      const g = grads.get(key)?.data;
+      const v = momentum.get(key);
+      if (!g || !v) throw new Error(`sgd: no gradient or momentum for "${key}"`);
+      if (!isF32(g)) {
+        sgdStep(new Map([[key, param]]), new Map([[key, { data: g, shape: param.shape }]]), new Map([[key, v]]), lr, options);
+        continue;
+      }
+      const w = param.data;
+      this.scoped(() => {
+        const len = Math.min(SGD_CHUNK, w.length);
+        const wPtr = this.alloc.alloc(len), gPtr = this.alloc.alloc(len), vPtr = this.alloc.alloc(len);
+        for (let start = 0; start < w.length; start += SGD_CHUNK) {
+          const n = Math.min(SGD_CHUNK, w.length - start);
+          this.alloc.f32(wPtr, n).set(w.subarray(start, start + n));
+          this.alloc.f32(gPtr, n).set(g.subarray(start, start + n));
+          this.alloc.f32(vPtr, n).set(v.subarray(start, start + n));
+          const per = roundUp(Math.max(65536, Math.ceil(n / (4 * this.runner.threads))), 16);
+          this.run('sgd_update_task', Math.ceil(n / per), this.scratch(0),
+            [wPtr, gPtr, vPtr, n, per, lr, options.momentum, options.weightDecay, paper]);
+          w.set(this.alloc.f32(wPtr, n), start);
+          v.set(this.alloc.f32(vPtr, n), start);
+        }
+      });
+    }
   }
 
   // -------------------------------------------------------------------------------------------

@@ -144,7 +144,7 @@ interface RawExports {
 export const TASK_KERNELS = [
   'conv2d_forward_task', 'conv2d_backward_data_task', 'conv2d_backward_filter_task', 'conv2d_bias_grad_task',
   'f32_sum_task', 'linear_forward_task', 'gemm_task', 'column_sums_task', 'relu_forward_task', 'relu_backward_task',
-  'lrn_forward_task', 'lrn_backward_task', 'maxpool_forward_task', 'maxpool_backward_task',
+  'lrn_forward_task', 'lrn_backward_task', 'maxpool_forward_task', 'maxpool_backward_task', 'sgd_update_task',
 ] as const;
 export type TaskKernel = (typeof TASK_KERNELS)[number];
 /** The most arguments a task kernel takes after (task, scratch). */

@@ -73,7 +73,10 @@ export function runBench(options: ParsedOptions, out: (s: string) => void): void
   const once = train
     ? (): void => {
       const { grads } = lossAndGradients(arch, weights, x, labels, backend, { rng });
-      sgdStep(weights, grads.params, momentum, 1e-4, { momentum: 0.9, weightDecay: 5e-4, update: 'pytorch' });
+      const sgd = { momentum: 0.9, weightDecay: 5e-4, update: 'pytorch' as const };
+      // as the training loop does: the backend's update when it has one
+      if (backend.sgdStep) backend.sgdStep(weights, grads.params, momentum, 1e-4, sgd);
+      else sgdStep(weights, grads.params, momentum, 1e-4, sgd);
       backend.weightsUpdated?.();
     }
     : (): void => void forward(arch, weights, x, backend, { mode: 'eval' });
