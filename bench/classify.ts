@@ -62,7 +62,7 @@ import { preprocess, presetFor } from '../src/image/preprocess.js';
 import { architecture } from '../src/model/architectures.js';
 import { IMAGENET_CLASSES } from '../src/model/imagenet-classes.js';
 import type { Tensor } from '../src/tensor.js';
-import { cpuJiffies, errorText, packageDir, packageVersion, waitForQuiet } from './engines.js';
+import { cpuJiffies, errorText, flag, log, packageDir, packageVersion, waitForQuiet } from './engines.js';
 import { machineDescription, median, today } from './machine.js';
 
 /** The repository root: every child runs there, so that the commands read as a user types them. */
@@ -354,13 +354,6 @@ interface EngineResult {
   /** Largest |prob - ours' prob| over the top-5 classes, over the runs. */
   maxProbDiff: number;
 }
-
-function flag(args: string[], name: string, dflt: number): number {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : dflt;
-}
-
-const log = (s: string): void => void process.stderr.write(`${s}\n`);
 
 async function parent(args: string[]): Promise<void> {
   const runs = flag(args, 'runs', 5);

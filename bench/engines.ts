@@ -151,3 +151,12 @@ export async function waitForQuiet(threshold: number, maxMs: number): Promise<{ 
     if (waitedMs >= maxMs) return { waitedMs, busy, quiet: false };
   }
 }
+
+/** A numeric command-line option `--name VALUE`, or its default. */
+export function flag(args: string[], name: string, dflt: number): number {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : dflt;
+}
+
+/** Progress and notes of a bench, on stderr (stdout carries the report). */
+export const log = (s: string): void => void process.stderr.write(`${s}\n`);

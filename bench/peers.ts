@@ -55,7 +55,7 @@ import { summarize } from '../src/model/summary.js';
 import { syntheticInput, syntheticWeights } from '../src/model/synthetic.js';
 import type { Tensor } from '../src/tensor.js';
 import {
-  errorText, loadWasmBackend, maxRelativeError, packageDir, packageVersion, relaxedSimdFlags, waitForQuiet, withForeignLoad,
+  errorText, flag, loadWasmBackend, log, maxRelativeError, packageDir, packageVersion, relaxedSimdFlags, waitForQuiet, withForeignLoad,
 } from './engines.js';
 import { machineDescription, median, today } from './machine.js';
 import { exportOnnx } from '../src/oracle/export-onnx.js';
@@ -370,13 +370,6 @@ interface EngineResult {
   count: Map<number, number>;
   memory?: { rssStart: number; rssLoaded: number; peak: number } | { failed: string };
 }
-
-function flag(args: string[], name: string, dflt: number): number {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : dflt;
-}
-
-const log = (s: string): void => void process.stderr.write(`${s}\n`);
 
 async function parent(args: string[]): Promise<void> {
   const runs = flag(args, 'runs', 7);

@@ -44,7 +44,7 @@ import { syntheticInput, syntheticLabels, syntheticWeights } from '../src/model/
 import { Rng } from '../src/rng.js';
 import { sgdStep, zeroMomentum } from '../src/train/optimizer.js';
 import {
-  type DisposableBackend, errorText, loadWasmBackend, relaxedSimdFlags, waitForQuiet, withForeignLoad,
+  type DisposableBackend, errorText, loadWasmBackend, log, relaxedSimdFlags, waitForQuiet, withForeignLoad,
 } from './engines.js';
 import { machineDescription, median, today } from './machine.js';
 
@@ -81,7 +81,6 @@ const MAX_WAIT_MS = 1000 * Number(option('max-wait-s') ?? 60);
 const QUIET_SHARE = 0.1;
 const waited = { ms: 0, busyStarts: 0 };
 
-const log = (s: string): void => void process.stderr.write(`${s}\n`);
 
 // ---------------------------------------------------------------------------------------------
 // PyTorch, over a pipe.

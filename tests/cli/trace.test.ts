@@ -6,11 +6,11 @@
  */
 
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { referenceBackend } from '../../src/backend/reference.js';
 import { parseNpy, writeNpy, type NpyArray } from '../../src/formats/npy.js';
 import { parseSafetensors, type StoredTensor } from '../../src/formats/safetensors.js';
@@ -34,6 +34,8 @@ const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest(
 const bytesOf = (a: { buffer: ArrayBufferLike; byteOffset: number; byteLength: number }): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 const npy = (path: string): NpyArray => parseNpy(readFileSync(path));
 const save = (path: string, a: NpyArray): void => writeFileSync(path, writeNpy(a));
+
+afterAll(() => rmSync(dir, { recursive: true, force: true })); // traces of full-size nets: hundreds of MB
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'alexnet-trace-'));
