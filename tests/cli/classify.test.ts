@@ -1,5 +1,4 @@
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { classifyImages, modelFromBytes, topK } from '../../src/classify.js';
@@ -9,6 +8,7 @@ import { preprocess } from '../../src/image/preprocess.js';
 import { forward } from '../../src/model/network.js';
 import { referenceBackend } from '../../src/backend/reference.js';
 import { runCli } from '../helpers/cli.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const W = 'fixtures/weights';
 const PHOTO = 'fixtures/images/png/rgb_500x375.png';
@@ -56,7 +56,7 @@ describe('classify (library)', () => {
 
 describe('alexnet classify', () => {
   it('prints the top K with labels from --labels', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'alexnet-classify-'));
+    const dir = tempDir('alexnet-classify-');
     const labels = join(dir, 'labels.txt');
     writeFileSync(labels, Array.from({ length: 10 }, (_, i) => `thing ${i}`).join('\n') + '\n');
     const r = await runCli('classify', PHOTO, '--weights', join(W, 'tv.pth'), '--top', '3', '--labels', labels);
@@ -68,7 +68,7 @@ describe('alexnet classify', () => {
   });
 
   it('--json prints one object per image, walking folders recursively', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'alexnet-classify-'));
+    const dir = tempDir('alexnet-classify-');
     mkdirSync(join(dir, 'sub'));
     copyFileSync(PHOTO, join(dir, 'a.png'));
     copyFileSync(JPEG, join(dir, 'sub', 'b.jpg'));
@@ -110,7 +110,7 @@ describe('alexnet classify', () => {
 
 describe('alexnet convert', () => {
   it('writes safetensors equal to the source tensors, with the architecture in the metadata', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'alexnet-convert-'));
+    const dir = tempDir('alexnet-convert-');
     for (const f of ['tv.pth', 'tv-legacy.pth', 'tv-opset13.onnx']) {
       const out = join(dir, `${f}.safetensors`);
       const r = await runCli('convert', join(W, f), out);
@@ -124,7 +124,7 @@ describe('alexnet convert', () => {
   });
 
   it('refuses a malicious pickle and writes nothing', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'alexnet-convert-'));
+    const dir = tempDir('alexnet-convert-');
     const out = join(dir, 'm.safetensors');
     const r = await runCli('convert', join(W, 'malicious.pth'), out);
     expect(r.status).toBe(2);

@@ -1,11 +1,11 @@
-import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { classifyImages, modelFromBytes, parseLabels } from '../../src/classify.js';
 import { readBytes } from '../../src/formats/node-fs.js';
 import { loadImage } from '../../src/image/node-image.js';
 import { runCli } from '../helpers/cli.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const WEIGHTS = 'fixtures/weights/tv.pth';
 const PHOTO = 'fixtures/images/png/rgb_500x375.png';
@@ -19,7 +19,7 @@ describe('alexnet eval DIR', () => {
   const last = ranked[9].index;
 
   function folder(classes: Record<string, number>): string {
-    const dir = mkdtempSync(join(tmpdir(), 'alexnet-eval-'));
+    const dir = tempDir('alexnet-eval-');
     for (const [name, copies] of Object.entries(classes)) {
       mkdirSync(join(dir, name), { recursive: true });
       for (let i = 0; i < copies; i++) copyFileSync(PHOTO, join(dir, name, `img${i}.png`));
@@ -39,7 +39,7 @@ describe('alexnet eval DIR', () => {
   });
 
   it('maps folders by label and by synset id from a synset_words-style labels file', async () => {
-    const dirLabels = mkdtempSync(join(tmpdir(), 'alexnet-eval-labels-'));
+    const dirLabels = tempDir('alexnet-eval-labels-');
     const labels = join(dirLabels, 'synset_words.txt');
     const lines = Array.from({ length: 10 }, (_, i) => `n${String(1000000 + i).padStart(8, '0')} thing ${i}, other name`);
     writeFileSync(labels, lines.join('\n') + '\n');

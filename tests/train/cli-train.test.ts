@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
@@ -8,10 +7,11 @@ import { Rng } from '../../src/rng.js';
 import { decodeCheckpoint } from '../../src/train/checkpoint.js';
 import { runCli } from '../helpers/cli.js';
 import { shortNumber } from '../../src/cli/commands/train.js';
+import { tempDir } from '../helpers/tmp.js';
 
 /** A folder dataset: stripes (class "h") and checks (class "v"), noisy 32x32 grey PNGs. */
 function textureFolder(perClass: number): string {
-  const dir = mkdtempSync(join(tmpdir(), 'alexnet-folder-'));
+  const dir = tempDir('alexnet-folder-');
   const rng = new Rng(9);
   for (const [name, pattern] of [['h', (y: number) => (y >> 1) & 1], ['v', (_: number, x: number) => (x >> 1) & 1]] as const) {
     mkdirSync(join(dir, name));
@@ -40,7 +40,7 @@ describe('alexnet train on a folder of images', { timeout: 120_000 }, () => {
   it('trains mini, holds out every 10th image, writes model, checkpoint, metrics and curves', async () => {
     const data = textureFolder(20);
     writeFileSync(join(data, 'h', 'broken.png'), 'not a png');
-    const out = join(mkdtempSync(join(tmpdir(), 'alexnet-run-')), 'run');
+    const out = join(tempDir('alexnet-run-'), 'run');
     const r = await runCli('train', '--arch', 'mini', '--data', data, '--out', out, '--epochs', '2', '--batch', '8', '--lr', '0.01');
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/skipped .*broken\.png: not a PNG or JPEG image/);
@@ -59,7 +59,7 @@ describe('alexnet train on a folder of images', { timeout: 120_000 }, () => {
 
   it('refuses to overwrite a run without --resume, and a checkpoint of another architecture on --resume', async () => {
     const data = textureFolder(10);
-    const out = join(mkdtempSync(join(tmpdir(), 'alexnet-run-')), 'run');
+    const out = join(tempDir('alexnet-run-'), 'run');
     expect((await runCli('train', '--arch', 'mini', '--data', data, '--out', out, '--max-steps', '1', '--batch', '8')).status).toBe(0);
     const before = readFileSync(join(out, 'checkpoint.safetensors'));
     const again = await runCli('train', '--arch', 'mini', '--data', data, '--out', out, '--max-steps', '1', '--batch', '8');
@@ -73,7 +73,7 @@ describe('alexnet train on a folder of images', { timeout: 120_000 }, () => {
 
   it('resumes a run and ends where an uninterrupted one ends, byte for byte', async () => {
     const data = textureFolder(10);
-    const base = mkdtempSync(join(tmpdir(), 'alexnet-run-'));
+    const base = tempDir('alexnet-run-');
     const args = ['--arch', 'mini', '--data', data, '--epochs', '2', '--batch', '8', '--seed', '3'];
     expect((await runCli('train', ...args, '--out', join(base, 'a'))).status).toBe(0);
     expect((await runCli('train', ...args, '--out', join(base, 'b'), '--max-steps', '2')).status).toBe(0);
@@ -88,7 +88,7 @@ describe('alexnet train on a folder of images', { timeout: 120_000 }, () => {
     [['--data', '/nonexistent/folder'], /\/nonexistent\/folder: no such folder/],
     [['--data', 'fashion-mnist', '--data-dir', '/nonexistent'], /no such file\. Fashion-MNIST is not installed there: run 'apt-get install dataset-fashion-mnist'/],
   ])('bad data %# is one line, status 2', async (extra, message) => {
-    const out = join(mkdtempSync(join(tmpdir(), 'alexnet-run-')), 'run');
+    const out = join(tempDir('alexnet-run-'), 'run');
     const r = await runCli('train', '--arch', 'mini', '--out', out, ...(extra as string[]));
     expect(r.status).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
@@ -107,7 +107,7 @@ describe('alexnet train on a folder of images', { timeout: 120_000 }, () => {
 
 describe('checkpoints survive a kill during writing', () => {
   it('a process killed while rewriting a checkpoint leaves the previous one whole', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'alexnet-kill-'));
+    const dir = tempDir('alexnet-kill-');
     const target = join(dir, 'checkpoint.bin');
     const script = join(dir, 'writer.mts');
     // Writes a 1 MB file of byte 1, signals, then keeps rewriting 200 MB files of byte 2.
@@ -132,7 +132,7 @@ describe('checkpoints survive a kill during writing', () => {
 describe('Ctrl-C during training', () => {
   it('checkpoints after the current step, exits 130, and the run resumes', async () => {
     const data = textureFolder(20);
-    const out = join(mkdtempSync(join(tmpdir(), 'alexnet-sigint-')), 'run');
+    const out = join(tempDir('alexnet-sigint-'), 'run');
     // The built command (npm test builds first), as a user runs it.
     const child = spawn(process.execPath, ['bin/alexnet.js', 'train', '--arch', 'mini', '--data', data, '--out', out, '--epochs', '50', '--batch', '4', '--backend', 'reference'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
