@@ -42,7 +42,7 @@ import { inferShapes } from '../src/model/shapes.js';
 import { summarize } from '../src/model/summary.js';
 import { syntheticInput, syntheticLabels, syntheticWeights } from '../src/model/synthetic.js';
 import { Rng } from '../src/rng.js';
-import { sgdStep, zeroMomentum } from '../src/train/optimizer.js';
+import { sgdStepOn, zeroMomentum } from '../src/train/optimizer.js';
 import {
   type DisposableBackend, errorText, loadWasmBackend, log, relaxedSimdFlags, waitForQuiet, withForeignLoad,
 } from './engines.js';
@@ -159,9 +159,7 @@ class OurStep {
     const t0 = performance.now();
     const { loss, grads } = lossAndGradients(this.arch, this.weights, this.x, this.labels, this.backend, { rng: this.rng });
     const t1 = performance.now();
-    const sgd = { momentum: 0.9, weightDecay: 5e-4, update: 'pytorch' as const };
-    if (this.backend.sgdStep) this.backend.sgdStep(this.weights, grads.params, this.momentum, NETS[this.net].lr, sgd);
-    else sgdStep(this.weights, grads.params, this.momentum, NETS[this.net].lr, sgd);
+    sgdStepOn(this.backend, this.weights, grads.params, this.momentum, NETS[this.net].lr, { momentum: 0.9, weightDecay: 5e-4, update: 'pytorch' });
     if ('weightsUpdated' in this.backend) this.backend.weightsUpdated?.();
     const t2 = performance.now();
     return { ms: t2 - t0, sgdMs: t2 - t1, loss };

@@ -15,7 +15,7 @@ import { Rng } from '../rng.js';
 import type { ImageDataset } from './dataset.js';
 import { assembleBatch, type BatchOptions } from './augment.js';
 import type { EpochRecord, TrainProgress, TrainState } from './checkpoint.js';
-import { sgdStep, zeroMomentum, type UpdateForm } from './optimizer.js';
+import { sgdStepOn, zeroMomentum, type UpdateForm } from './optimizer.js';
 import type { Weights } from '../model/network.js';
 
 export interface TrainConfig {
@@ -192,9 +192,7 @@ export async function train(arch: Architecture, state: TrainState, config: Train
     const batchX = { data: x.subarray(0, n * C * S * S), shape: [n, C, S, S] };
     const batchLabels = labels.subarray(0, n);
     const { loss, pass, grads } = lossAndGradients(arch, state.weights, batchX, batchLabels, backend, { rng });
-    // The backend's update when it has one (same bits, faster), else the readable loop.
-    if (backend.sgdStep) backend.sgdStep(state.weights, grads.params, state.momentum, p.lr, config);
-    else sgdStep(state.weights, grads.params, state.momentum, p.lr, config);
+    sgdStepOn(backend, state.weights, grads.params, state.momentum, p.lr, config);
     backend.weightsUpdated?.(); // the weights changed in place: drop any packed copies
 
     const K = pass.logits.shape[1];

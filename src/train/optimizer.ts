@@ -16,6 +16,7 @@
  * subnormal operands make SIMD arithmetic about 100x slower.
  */
 
+import type { Backend } from '../backend/backend.js';
 import type { Weights } from '../model/network.js';
 import type { Tensor } from '../tensor.js';
 
@@ -68,4 +69,17 @@ export function sgdStep(
       }
     }
   }
+}
+
+/** sgdStep through the backend's own update when it has one (the same bits, faster), else the loop above. */
+export function sgdStepOn(
+  backend: Pick<Backend, 'sgdStep'>,
+  weights: Weights<Float32Array>,
+  grads: Map<string, Tensor>,
+  momentum: Map<string, Float32Array>,
+  lr: number,
+  options: SgdOptions,
+): void {
+  if (backend.sgdStep) backend.sgdStep(weights, grads, momentum, lr, options);
+  else sgdStep(weights, grads, momentum, lr, options);
 }

@@ -107,7 +107,7 @@ const roundUp = (x: number, to: number): number => Math.ceil(x / to) * to;
 /** Floats rounded up to 64 bytes, so that consecutive regions stay aligned (assembly align16). */
 const align16 = (floats: number): number => roundUp(floats, 16);
 
-type PackedLayout = 'conv-goi' | 'conv-gio' | 'fc-oi' | 'fc-gio';
+type PackedLayout = 'conv-goi' | 'conv-gio' | 'fc-gio';
 
 /**
  * The backend over an instantiated build and a runner. Prefer createWasmBackend, which makes both.
@@ -249,34 +249,42 @@ export class WasmKernelBackend implements WasmBackend {
    * The weights packed as a GEMM B operand, made on first use (and kept until weightsUpdated):
    *   conv-goi   per group, W_g [OCg, K] as B = W_g^T (forward)
    *   conv-gio   per group, W_g [OCg, K] as B = W_g   (dcols = W_g^T dY_g)
-   *   fc-oi      W [OUT, IN] as stored, not packed (forward; resident weights are not copied)
    *   fc-gio     W [OUT, IN] as B = W   (dx = dy W)
    * Must be called before the op allocates anything else (the packed copy goes below `base`).
    */
   private packedWeights(w: Float32Array, layout: PackedLayout, rows: number, cols: number, groups = 1): Ptr {
-    const key = `${layout}/${groups}`;
+    // rows x cols is one group's [OCg, K] (conv) or [OUT, IN] (fc)
+    const perGroup = layout.endsWith('goi') ? packedBSize(rows, cols) : packedBSize(cols, rows);
+    return this.cachedWeights(w, `${layout}/${groups}`, perGroup * groups, (out) => {
+      const src = this.alloc.allocFrom(w); // freed with the op's other scratch
+      this.kernels.flushSubnormals(src, w.length);
+      for (let g = 0; g < groups; g++) {
+        const s = src + g * rows * cols * 4, o = out + g * perGroup * 4;
+        if (layout.endsWith('goi')) this.kernels.packB({ from: 'goi', n: rows, k: cols, src: s, out: o });
+        else this.kernels.packB({ from: 'gio', n: cols, k: rows, src: s, out: o });
+      }
+    });
+  }
+
+  /**
+   * The weights as stored ([OUT, IN] rows, for the fc forward): where they lie when they are in a
+   * resident region, else a copy made on first use and kept until weightsUpdated. The copy is not
+   * flushed of subnormals, so that both compute the same bits. Called before the op allocates.
+   */
+  private storedWeights(w: Float32Array): Ptr {
+    return this.residentAddress(w) ?? this.cachedWeights(w, 'stored', w.length, (out) => this.alloc.f32(out, w.length).set(w));
+  }
+
+  /** The cache of derived weights, by array identity and `key`: `fill` writes `floats` floats at `out` on a miss. */
+  private cachedWeights(w: Float32Array, key: string, floats: number, fill: (out: Ptr) => void): Ptr {
     const hit = this.packed.get(w)?.get(key);
     if (hit !== undefined) return hit;
-    if (layout === 'fc-oi') {
-      const inPlace = this.residentAddress(w);
-      if (inPlace !== undefined) return inPlace;
-    }
-    // rows x cols is one group's [OCg, K] (conv) or [OUT, IN] (fc)
-    const perGroup = layout === 'fc-oi' ? rows * cols : layout.endsWith('goi') ? packedBSize(rows, cols) : packedBSize(cols, rows);
-    const bytes = perGroup * groups * 4;
+    const bytes = floats * 4;
     if (this.packedBytes + bytes > WEIGHT_CACHE_BYTES) this.weightsUpdated();
     this.alloc.reset(this.base);
-    const out = this.alloc.alloc(perGroup * groups);
+    const out = this.alloc.alloc(floats);
     const top = this.alloc.mark();
-    // As stored, and unflushed, so that the copy computes what resident weights compute in place.
-    if (layout === 'fc-oi') this.alloc.f32(out, w.length).set(w);
-    const src = layout === 'fc-oi' ? 0 : this.alloc.allocFrom(w);
-    if (src) this.kernels.flushSubnormals(src, w.length);
-    for (let g = 0; src && g < groups; g++) {
-      const s = src + g * rows * cols * 4, o = out + g * perGroup * 4;
-      if (layout.endsWith('goi')) this.kernels.packB({ from: 'goi', n: rows, k: cols, src: s, out: o });
-      else this.kernels.packB({ from: 'gio', n: cols, k: rows, src: s, out: o });
-    }
+    fill(out);
     this.alloc.reset(top);
     this.base = top;
     this.packedBytes += bytes;
@@ -444,7 +452,7 @@ export class WasmKernelBackend implements WasmBackend {
     if (wIN !== IN) throw new Error(`linear: x ${formatShape(x.shape)} does not fit w ${formatShape(w.shape)}`);
     if (b && (b.shape.length !== 1 || b.shape[0] !== OUT)) throw new Error(`linear: bias must be [${OUT}], got ${formatShape(b.shape)}`);
     const y = this.scoped(() => {
-      const wPtr = this.packedWeights(w.data as Float32Array, 'fc-oi', OUT, IN);
+      const wPtr = this.storedWeights(w.data as Float32Array);
       const xPtr = this.copyIn(x.data as Float32Array);
       const bias = b ? this.alloc.allocFrom(b.data) : 0;
       const yPtr = this.alloc.alloc(B * OUT);

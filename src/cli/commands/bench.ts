@@ -15,7 +15,7 @@ import { forward, lossAndGradients } from '../../model/network.js';
 import { summarize } from '../../model/summary.js';
 import { syntheticInput, syntheticLabels, syntheticWeights } from '../../model/synthetic.js';
 import { Rng } from '../../rng.js';
-import { sgdStep, zeroMomentum } from '../../train/optimizer.js';
+import { sgdStepOn, zeroMomentum } from '../../train/optimizer.js';
 import type { CommandSpec, ParsedOptions } from '../args.js';
 import { ARCH_OPTION, BACKEND_OPTION, THREADS_OPTION, archFromOption, backendFromOption } from '../common.js';
 
@@ -73,10 +73,7 @@ export function runBench(options: ParsedOptions, out: (s: string) => void): void
   const once = train
     ? (): void => {
       const { grads } = lossAndGradients(arch, weights, x, labels, backend, { rng });
-      const sgd = { momentum: 0.9, weightDecay: 5e-4, update: 'pytorch' as const };
-      // as the training loop does: the backend's update when it has one
-      if (backend.sgdStep) backend.sgdStep(weights, grads.params, momentum, 1e-4, sgd);
-      else sgdStep(weights, grads.params, momentum, 1e-4, sgd);
+      sgdStepOn(backend, weights, grads.params, momentum, 1e-4, { momentum: 0.9, weightDecay: 5e-4, update: 'pytorch' });
       backend.weightsUpdated?.();
     }
     : (): void => void forward(arch, weights, x, backend, { mode: 'eval' });
