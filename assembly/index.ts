@@ -22,7 +22,7 @@
 export { f32_gemm, f32_gemm_4x8_peak } from './gemm';
 export { x32_packw_gemm_goi_x8, x32_packw_gemm_gio_x8, x32_packx_4x, x32_packx_4x_t } from './pack';
 export { im2col, col2im } from './im2col';
-export { flush_subnormals } from './flush';
+export { flush_subnormals, has_subnormals } from './flush';
 export {
   im2col_packx_4x, im2col_pad_size, conv2d_forward_task, conv2d_backward_data_task, conv2d_backward_filter_task,
   conv2d_bias_grad_task, f32_sum_task,

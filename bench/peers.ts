@@ -49,6 +49,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { referenceBackend } from '../src/backend/reference.js';
+import { inScope } from '../src/backend/backend.js';
 import { architecture } from '../src/model/architectures.js';
 import { forward, type Weights } from '../src/model/network.js';
 import { summarize } from '../src/model/summary.js';
@@ -220,7 +221,7 @@ export async function makeEngine(spec: EngineSpec): Promise<Engine> {
     const weights = syntheticWeights(ARCH, WEIGHT_SEED, ARCH.inputSize, resident);
     return {
       note: `createWasmBackend({ threads: ${spec.threads} }), build ${backend.build ?? '?'}; weights ${resident ? 'made in its memory (allocateResident)' : 'in JavaScript arrays'}; ${processThreads()} OS threads in the process after loading`,
-      run: async (x) => forward(ARCH, weights, x, backend).logits.data,
+      run: async (x) => inScope(backend, () => forward(ARCH, weights, x, backend).logits.data.slice()),
     };
   }
   const weights = syntheticWeights(ARCH, WEIGHT_SEED);

@@ -36,6 +36,7 @@ import { loadavg } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { referenceBackend } from '../src/backend/reference.js';
+import { inScope } from '../src/backend/backend.js';
 import { type ArchName, architecture } from '../src/model/architectures.js';
 import { lossAndGradients } from '../src/model/network.js';
 import { inferShapes } from '../src/model/shapes.js';
@@ -156,13 +157,16 @@ class OurStep {
 
   /** One step; `sgdMs` is the part spent in the optimiser (the backend's sgdStep when it has one, as the training loop does). */
   step(): { ms: number; sgdMs: number; loss: number } {
-    const t0 = performance.now();
-    const { loss, grads } = lossAndGradients(this.arch, this.weights, this.x, this.labels, this.backend, { rng: this.rng });
-    const t1 = performance.now();
-    sgdStepOn(this.backend, this.weights, grads.params, this.momentum, NETS[this.net].lr, { momentum: 0.9, weightDecay: 5e-4, update: 'pytorch' });
-    if ('weightsUpdated' in this.backend) this.backend.weightsUpdated?.();
-    const t2 = performance.now();
-    return { ms: t2 - t0, sgdMs: t2 - t1, loss };
+    // One scope per step, as the training loop runs it (Backend.scope).
+    return inScope(this.backend, () => {
+      const t0 = performance.now();
+      const { loss, grads } = lossAndGradients(this.arch, this.weights, this.x, this.labels, this.backend, { rng: this.rng });
+      const t1 = performance.now();
+      sgdStepOn(this.backend, this.weights, grads.params, this.momentum, NETS[this.net].lr, { momentum: 0.9, weightDecay: 5e-4, update: 'pytorch' });
+      if ('weightsUpdated' in this.backend) this.backend.weightsUpdated?.();
+      const t2 = performance.now();
+      return { ms: t2 - t0, sgdMs: t2 - t1, loss };
+    });
   }
 }
 

@@ -7,7 +7,7 @@
  *   const [top5] = classifyImages(model, [decodeImage(jpegBytes)], { top: 5 });
  */
 
-import type { Backend } from './backend/backend.js';
+import { type Backend, inScope } from './backend/backend.js';
 import { referenceBackend } from './backend/reference.js';
 import { UserError, inFile } from './errors.js';
 import { inferArch, loadWeights, type LoadOptions, type WeightFormat } from './formats/load.js';
@@ -121,7 +121,8 @@ export function classifyImages(model: Model, images: readonly RgbImage[], option
 
 function run(model: Model, x: Tensor<Float32Array>, backend: Backend): Float32Array {
   if (x.shape[1] !== model.arch.inputChannels) throw new Error('preprocessing gave the wrong number of channels');
-  return forward(model.arch, model.weights, x, backend).probs.data;
+  // The probabilities are copied out of the scope; the activations need not be (Backend.scope).
+  return inScope(backend, () => forward(model.arch, model.weights, x, backend).probs.data.slice());
 }
 
 /** Indices of the k largest values, largest first; ties to the lower index. */

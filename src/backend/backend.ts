@@ -57,4 +57,17 @@ export interface Backend {
    * training loop uses it when the backend has it.
    */
   sgdStep?(weights: Weights<Float32Array>, grads: Map<string, Tensor>, momentum: Map<string, Float32Array>, lr: number, options: SgdOptions): void;
+  /**
+   * Runs `body` (synchronous) as one unit of work whose tensors need not outlive it: a backend may
+   * then return results that live in its own memory (the wasm backend: views of its WebAssembly
+   * memory) and read them there when they come back, instead of copying each activation and
+   * gradient out and in again. Nothing a backend op returned inside may be used after `body`
+   * returns. The training loop runs each step in one, evaluation each batch.
+   */
+  scope?<T>(body: () => T): T;
+}
+
+/** `body` inside `backend.scope` when the backend has scopes, else simply `body()`. */
+export function inScope<T>(backend: Backend, body: () => T): T {
+  return backend.scope ? backend.scope(body) : body();
 }

@@ -8,7 +8,7 @@
  * interrupted run ends with the same bits as one that never stopped.
  */
 
-import type { Backend } from '../backend/backend.js';
+import { type Backend, inScope } from '../backend/backend.js';
 import type { Architecture } from '../model/architectures.js';
 import { forward, lossAndGradients } from '../model/network.js';
 import { Rng } from '../rng.js';
@@ -144,13 +144,15 @@ export function evaluate(
     const labels = new Int32Array(n);
     const indices = Int32Array.from({ length: n }, (_, i) => start + i);
     assembleBatch(data, indices, { ...batch, train: false }, null, x, labels);
-    const pass = forward(arch, weights, { data: x, shape: [n, C, S, S] }, backend, { mode: 'eval' });
-    const K = pass.logits.shape[1];
-    lossSum += backend.crossEntropyForward(pass.logits, labels).loss * n;
-    for (let i = 0; i < n; i++) {
-      if (argmaxRow(pass.logits.data, i, K) === labels[i]) top1++;
-      if (inTopK(pass.logits.data, i, K, labels[i], 5)) top5++;
-    }
+    inScope(backend, () => {
+      const pass = forward(arch, weights, { data: x, shape: [n, C, S, S] }, backend, { mode: 'eval' });
+      const K = pass.logits.shape[1];
+      lossSum += backend.crossEntropyForward(pass.logits, labels).loss * n;
+      for (let i = 0; i < n; i++) {
+        if (argmaxRow(pass.logits.data, i, K) === labels[i]) top1++;
+        if (inTopK(pass.logits.data, i, K, labels[i], 5)) top5++;
+      }
+    });
     onProgress?.(start + n, data.count);
   }
   return { loss: lossSum / data.count, top1: top1 / data.count, top5: top5 / data.count, count: data.count };
@@ -191,12 +193,15 @@ export async function train(arch: Architecture, state: TrainState, config: Train
     assembleBatch(data.train, state.order.subarray(start, start + n), { ...data.batch, train: true }, rng, x, labels);
     const batchX = { data: x.subarray(0, n * C * S * S), shape: [n, C, S, S] };
     const batchLabels = labels.subarray(0, n);
-    const { loss, pass, grads } = lossAndGradients(arch, state.weights, batchX, batchLabels, backend, { rng });
-    sgdStepOn(backend, state.weights, grads.params, state.momentum, p.lr, config);
-    backend.weightsUpdated?.(); // the weights changed in place: drop any packed copies
-
-    const K = pass.logits.shape[1];
-    for (let i = 0; i < n; i++) if (argmaxRow(pass.logits.data, i, K) === batchLabels[i]) p.epochCorrect++;
+    // One scope per step: the step's activations and gradients may stay in the backend's memory.
+    const { loss, K } = inScope(backend, () => {
+      const { loss, pass, grads } = lossAndGradients(arch, state.weights, batchX, batchLabels, backend, { rng });
+      sgdStepOn(backend, state.weights, grads.params, state.momentum, p.lr, config);
+      backend.weightsUpdated?.(); // the weights changed in place: drop any packed copies
+      const K = pass.logits.shape[1];
+      for (let i = 0; i < n; i++) if (argmaxRow(pass.logits.data, i, K) === batchLabels[i]) p.epochCorrect++;
+      return { loss, K };
+    });
     p.epochLossSum += loss * n;
     p.epochSeen += n;
     const seconds = (performance.now() - t0) / 1000;

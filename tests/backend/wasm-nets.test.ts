@@ -6,7 +6,9 @@
  *      evaluation (loss, every parameter gradient, the input gradient);
  *   2. the same networks and the full-width mini on 1, 2 and 4 threads: forward and backward give
  *      the same bits (the pieces of every op are cut from the shapes alone);
- *   3. the PyTorch fixtures of tests/reference/nets-vs-pytorch.test.ts, on the wasm backend.
+ *   3. inside a scope (activations and gradients stay in the kernels' memory), three SGD steps and
+ *      an eval pass give the bits of the same run without one;
+ *   4. the PyTorch fixtures of tests/reference/nets-vs-pytorch.test.ts, on the wasm backend.
  *
  * Measure: max |wasm - reference| / max(1e-3, max |reference|) per tensor. The reference sums in
  * float64 and rounds each layer's output once; the wasm kernels sum in float32 (as PyTorch does),
@@ -19,11 +21,13 @@ import { referenceBackend } from '../../src/backend/reference.js';
 import type { WasmBackend } from '../../src/backend/wasm/backend.js';
 import { createWasmBackendSync } from '../../src/backend/wasm/node-backend.js';
 import { parseSafetensors, type StoredTensor } from '../../src/formats/safetensors.js';
-import { ARCH_NAMES, architecture } from '../../src/model/architectures.js';
-import { forward, lossAndGradients } from '../../src/model/network.js';
+import { ARCH_NAMES, type Architecture, architecture } from '../../src/model/architectures.js';
+import { forward, lossAndGradients, type Weights } from '../../src/model/network.js';
 import { parameterList } from '../../src/model/shapes.js';
 import { syntheticInput, syntheticLabels, syntheticWeights } from '../../src/model/synthetic.js';
 import { Rng } from '../../src/rng.js';
+import type { Tensor } from '../../src/tensor.js';
+import { zeroMomentum } from '../../src/train/optimizer.js';
 import { expectRelativeError, firstDifference } from './helpers.js';
 
 /**
@@ -95,6 +99,63 @@ describe('the same bits on 1, 2 and 4 threads, forward and backward', () => {
         for (const [layer, t] of evals[0].outputs) expect(firstDifference(evals[i].outputs.get(layer)!.data, t.data), `${what}: eval ${layer}`).toBeNull();
         for (const [key, t] of runs[0].grads.params) expect(firstDifference(runs[i].grads.params.get(key)!.data, t.data), `${what}: grad ${key}`).toBeNull();
         expect(firstDifference(runs[i].grads.input.data, runs[0].grads.input.data), `${what}: grad input`).toBeNull();
+      }
+    });
+  }
+});
+
+describe('inside a scope (Backend.scope, no copies between layers): the bits of a run without one', () => {
+  /** Three SGD steps, then an eval pass; everything the steps and the pass produced, copied out. */
+  function run(arch: Architecture, weights: Weights<Float32Array>, x: Tensor<Float32Array>, labels: Int32Array, scoped: boolean) {
+    const w = new Map([...weights].map(([k, t]) => [k, { data: t.data.slice(), shape: t.shape }]));
+    const momentum = zeroMomentum(w);
+    const rng = new Rng(41);
+    const seen: { what: string; data: Float32Array }[] = [];
+    const keep = (what: string, t: Tensor): void => void seen.push({ what, data: Float32Array.from(t.data) });
+    const within = <T,>(body: () => T): T => (scoped ? wasm.scope(body) : body());
+    let views = 0;
+    for (let step = 0; step < 3; step++) {
+      within(() => {
+        const { loss, pass, grads } = lossAndGradients(arch, w, x, labels, wasm, { rng });
+        keep(`step ${step} loss`, { data: Float32Array.of(loss), shape: [1] });
+        for (const [layer, t] of pass.outputs) keep(`step ${step} ${layer}`, t);
+        for (const [layer, t] of grads.layers) keep(`step ${step} d${layer}`, t);
+        for (const [key, t] of grads.params) keep(`step ${step} grad ${key}`, t);
+        views += [...pass.outputs.values()].filter((t) => t.data.buffer instanceof SharedArrayBuffer).length;
+        wasm.sgdStep(w, grads.params, momentum, 0.01, { momentum: 0.9, weightDecay: 5e-4, update: 'pytorch' });
+        wasm.weightsUpdated();
+      });
+    }
+    within(() => {
+      for (const [layer, t] of forward(arch, w, x, wasm).outputs) keep(`eval ${layer}`, t);
+    });
+    for (const [key, t] of w) keep(`weights ${key}`, t);
+    return { seen, views };
+  }
+
+  const cases = [
+    ...ARCH_NAMES.map((name) => ({ what: `${name} at 1/8 width`, arch: architecture(name, OPTIONS), batch: 3, scale: 1 })),
+    { what: 'mini, batch 12', arch: architecture('mini'), batch: 12, scale: 1 },
+    // conv1's weights scaled down so far that its outputs, and what follows, hold subnormals:
+    // ops that flush their inputs flush a scope's tensors in place (see WasmKernelBackend.scope)
+    { what: 'mini at 1/8 width with subnormal activations', arch: architecture('mini', OPTIONS), batch: 4, scale: 2 ** -130 },
+  ];
+  for (const { what, arch, batch, scale } of cases) {
+    it(what, () => {
+      const weights = syntheticWeights(arch, 51);
+      const first = arch.layers.find((l) => l.kind === 'conv')!;
+      if (first.kind === 'conv') for (const k of ['weight', 'bias']) weights.get(`${first.param}.${k}`)!.data.forEach((v, i, a) => (a[i] = v * scale));
+      const x = syntheticInput(52, [batch, arch.inputChannels, arch.inputSize, arch.inputSize]);
+      const labels = syntheticLabels(53, batch, arch.numClasses);
+      const plain = run(arch, weights, x, labels, false);
+      const scoped = run(arch, weights, x, labels, true);
+      expect(plain.views, 'outside a scope every output is a fresh JavaScript array').toBe(0);
+      expect(scoped.views, 'inside, the kernels\' outputs are views of the memory').toBeGreaterThan(0);
+      expect(scoped.seen.map((s) => s.what)).toEqual(plain.seen.map((s) => s.what));
+      for (const [i, s] of scoped.seen.entries()) expect(firstDifference(s.data, plain.seen[i].data), s.what).toBeNull();
+      if (scale !== 1) {
+        const conv1 = plain.seen.find((s) => s.what === 'step 0 conv1')!.data;
+        expect(conv1.some((v) => v !== 0 && Math.abs(v) < 2 ** -126), 'the case has subnormals').toBe(true);
       }
     });
   }

@@ -11,6 +11,7 @@
  *     (several pieces per image), batches past FILTER_CHUNKS images (partial weight gradients);
  *   - float64 tensors run the reference ops, bit for bit;
  *   - the packed-weight cache: in-place changes are seen after weightsUpdated(), not before;
+ *   - scope(): results are views of the memory, read in place, reclaimed when it closes;
  *   - dispose() stops the threads, and a backend never disposed does not keep Node alive.
  *
  * Whole networks (wasm-nets.test.ts) and the PyTorch fixtures (wasm-vs-pytorch.test.ts) are
@@ -358,6 +359,42 @@ describe('wasm backend: packed weights, errors, threads', () => {
       backend.weightsUpdated(); // also after it, the region is kept
       expect(firstDifference(resident.data, new Float32Array(w.data.length))).toBeNull();
     }
+  });
+
+  it('scope(): results are views read in place, reclaimed when it closes; nested scopes join the outer; errors close it', () => {
+    const backend = backends[0];
+    const rng = new Rng(6);
+    const x = uniform32(rng, [2, 4, 7, 7]);
+    const onMemory = (t: Tensor): boolean => t.data.buffer instanceof SharedArrayBuffer;
+    const outside = backend.reluForward(x).y;
+    expect(onMemory(outside), 'outside a scope: a fresh JavaScript array').toBe(false);
+
+    const offsets = [0, 1].map(() => backend.scope(() => {
+      const y = backend.reluForward(x).y;
+      expect(onMemory(y)).toBe(true);
+      expect(firstDifference(y.data, outside.data)).toBeNull();
+      // the view is the result: a change made to it is what the next op reads
+      y.data.fill(-1);
+      expect(Array.from(backend.reluForward(y).y.data).every((v) => v === 0)).toBe(true);
+      return y.data.byteOffset;
+    }));
+    expect(offsets[1], 'the second scope reuses the first one\'s memory').toBe(offsets[0]);
+
+    backend.scope(() => {
+      const a = backend.reluForward(x).y;
+      const b = backend.scope(() => backend.reluForward(a).y);
+      const c = backend.reluForward(b).y; // the inner scope's result outlives it, inside the outer
+      expect(b.data.byteOffset).toBeGreaterThan(a.data.byteOffset);
+      expect(firstDifference(c.data, outside.data)).toBeNull();
+      expect(() => backend.allocateResident(64)).toThrow(/scope/);
+    });
+
+    expect(() => backend.scope(() => {
+      backend.reluForward(x);
+      throw new Error('in the body');
+    })).toThrow('in the body');
+    expect(onMemory(backend.reluForward(x).y), 'the failed scope was closed').toBe(false);
+    expect(backend.scope(() => backend.reluForward(x).y.data.byteOffset), 'and its memory reclaimed').toBe(offsets[0]);
   });
 
   it('the fc forward has the same bits in the scalar and the SIMD build (same order of sums)', () => {

@@ -131,4 +131,13 @@ describe('kernel builds', () => {
     expect(alloc.alloc(1)).toBe(mark);
     expect(Array.from(alloc.f32(alloc.allocZeroed(5), 5))).toEqual([0, 0, 0, 0, 0]);
   });
+
+  it('the allocator says how much it wanted when the memory cannot grow, and stays usable', () => {
+    const memory = createMemory({ initialBytes: PAGE_BYTES, maximumBytes: 4 * PAGE_BYTES });
+    const alloc = new BumpAllocator(memory, 0);
+    const mark = alloc.mark();
+    expect(() => alloc.alloc(2 ** 20)).toThrow(/memory cannot grow to 5 MiB \(it holds 0\.0625 MiB; a smaller batch needs less\)/);
+    expect(alloc.mark()).toBe(mark);
+    expect(alloc.alloc(PAGE_BYTES / 4)).toBe(mark);
+  });
 });

@@ -2,6 +2,8 @@
  * flush_subnormals (assembly/flush.ts) in every build: each value below the smallest normal float
  * (2^-126) in magnitude becomes a zero of the same sign; zeros, normals (the smallest included),
  * infinities and NaNs keep their bits; nothing past the n floats is touched, whatever n mod 4.
+ * has_subnormals: true exactly when one of the n floats is subnormal, wherever it is (vector body
+ * or tail), whatever lies past them.
  */
 
 import { describe, it } from 'vitest';
@@ -26,6 +28,14 @@ const bitsArb = fc.oneof(
   fc.integer({ min: 0, max: 0x007fffff }).chain((m) => fc.constantFrom(m, (m | 0x80000000) >>> 0)), // subnormals
   fc.integer({ min: 0, max: 0xffffffff }), // anything
 );
+
+/** Bit patterns that are not subnormal: zeros, normals, infinities, NaNs. */
+const notSubnormalArb = fc.oneof(
+  fc.constantFrom(0x00000000, 0x80000000, 0x00800000, 0x80800000, 0x3f800000, 0x7f800000, 0xff800000, 0x7fc00000),
+  fc.integer({ min: 0x00800000, max: 0xffffffff }).filter((b) => (b & 0x7fffffff) >= 0x00800000),
+);
+
+const isSubnormal = (bits: number): boolean => (bits & 0x7fffffff) !== 0 && (bits & 0x7fffffff) < 0x00800000;
 
 function flushed(bits: number): number {
   return (bits & 0x7fffffff) < 0x00800000 ? (bits & 0x80000000) >>> 0 : bits;
@@ -53,6 +63,26 @@ for (const build of RUNNABLE_BUILDS) {
             if (got[i] !== want[i]) throw new Error(`n ${bits.length}, offset ${offset}: float ${i} has bits ${got[i].toString(16)}, expected ${want[i].toString(16)}`);
           }
         }),
+        fcParams(300),
+      );
+    });
+
+    it('has_subnormals finds one subnormal anywhere in the n floats and nothing past them', () => {
+      fc.assert(
+        fc.property(
+          fc.array(notSubnormalArb, { maxLength: 70 }),
+          fc.option(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 0x007fffff }), fc.boolean()), { nil: undefined }),
+          (bits, inject) => {
+            if (inject && bits.length > 0) bits[inject[0] % bits.length] = inject[2] ? (inject[1] | 0x80000000) >>> 0 : inject[1];
+            const input = new Uint32Array([...bits, 0x00000001, 0x80000001]); // subnormals past n
+            const mark = alloc.mark();
+            const ptr = alloc.allocFrom(new Float32Array(input.buffer));
+            const got = kernels.hasSubnormals(ptr, bits.length);
+            alloc.reset(mark);
+            const want = bits.some(isSubnormal);
+            if (got !== want) throw new Error(`n ${bits.length}: got ${got}, expected ${want}`);
+          },
+        ),
         fcParams(300),
       );
     });

@@ -9,8 +9,10 @@
  * Data flow of an op: the host owns one shared WebAssembly memory. The op copies its inputs
  * (activations, gradients) into the memory, has the layer computed there as independent pieces
  * (task kernels, see runner.ts), and copies the outputs back into fresh Float32Arrays, which are
- * what the walker sees. Crossing the boundary costs a copy of each activation, small next to the
- * products. Weights are packed once into the GEMM's panel layout and kept, by Float32Array
+ * what the walker sees. Inside `scope(body)` (a training step, an evaluation batch) nothing is
+ * copied: outputs are views of the memory where the kernels wrote them, an op reads such a view
+ * where it lies, and the memory is reclaimed when `body` returns. Outside, each activation crosses
+ * the boundary twice; in a training step that was ~15% of the time. Weights are packed once into the GEMM's panel layout and kept, by Float32Array
  * identity, until `weightsUpdated()` says they changed (the training loop calls it after each
  * optimiser step). The fc forward reads its weights as stored ([OUT, IN] rows), so weights that
  * already lie in the memory, in a region from `allocateResident` (a file read straight into it),
@@ -88,6 +90,8 @@ export interface WasmBackend extends Backend {
   allocateResident(byteLength: number): Uint8Array;
   /** sgdStep of src/train/optimizer.ts, the same bits, on the kernels' threads. */
   sgdStep(weights: Weights<Float32Array>, grads: Map<string, Tensor>, momentum: Map<string, Float32Array>, lr: number, options: SgdOptions): void;
+  /** Runs `body` so that the tensors of its ops stay in the kernels' memory until it returns (Backend.scope). */
+  scope<T>(body: () => T): T;
   /** Stops the worker threads; the backend is unusable afterwards. */
   dispose(): void;
 }
@@ -125,6 +129,11 @@ export class WasmKernelBackend implements WasmBackend {
   private packed = new Map<Float32Array, Map<string, Ptr>>();
   private packedBytes = 0;
   private disposed = false;
+  /**
+   * The open scope (see scope()): the base when it opened, the buffer objects of the views it
+   * handed out, and whether the weight cache changed inside it.
+   */
+  private open: { floor: Ptr; buffers: Set<ArrayBufferLike>; cacheChanged: boolean } | null = null;
 
   constructor(setup: KernelSetup, private readonly runner: TaskRunner) {
     this.kernels = setup.kernels;
@@ -176,6 +185,10 @@ export class WasmKernelBackend implements WasmBackend {
   weightsUpdated(): void {
     this.packed.clear();
     this.packedBytes = 0;
+    if (this.open) {
+      this.open.cacheChanged = true; // the scope's results stay: the memory is reclaimed when it closes
+      return;
+    }
     this.base = this.start;
     this.alloc.reset(this.start);
   }
@@ -183,6 +196,7 @@ export class WasmKernelBackend implements WasmBackend {
   allocateResident(byteLength: number): Uint8Array {
     if (this.disposed) throw new Error('wasm backend: used after dispose()');
     if (!(Number.isInteger(byteLength) && byteLength >= 0)) throw new Error(`allocateResident: bad size ${byteLength}`);
+    if (this.open) throw new Error('allocateResident: not inside a scope');
     this.weightsUpdated(); // the packed copies sit where the region goes
     const ptr = this.alloc.alloc(Math.ceil(byteLength / 4));
     this.start = this.base = this.alloc.mark();
@@ -221,8 +235,75 @@ export class WasmKernelBackend implements WasmBackend {
     }
   }
 
-  /** A copy of `data` in the memory, with subnormals flushed to zero (they slow the GEMM ~100x on Intel). */
+  /**
+   * Runs `body` (synchronous) as one scope: every tensor an op returns inside it is a view of the
+   * result where the kernels wrote it, and a tensor of the scope handed back to an op is read
+   * where it lies, so activations and gradients cross no boundary between layers. The views stay
+   * valid until `body` returns, then their memory is reused: nothing of them may be kept past the
+   * scope (copy what must outlive it). A scope inside a scope is part of the outer one. Every op
+   * reads the same values as it would from copies, so the bits are those of a run without a
+   * scope (tested).
+   */
+  scope<T>(body: () => T): T {
+    if (this.disposed) throw new Error('wasm backend: used after dispose()');
+    if (this.open) return body();
+    const open = (this.open = { floor: this.base, buffers: new Set<ArrayBufferLike>(), cacheChanged: false });
+    try {
+      return body();
+    } finally {
+      this.open = null;
+      if (open.cacheChanged) {
+        // weights were packed above (or dropped below) the scope's tensors: start the cache afresh
+        this.packed.clear();
+        this.packedBytes = 0;
+        this.base = this.start;
+      } else {
+        this.base = open.floor;
+      }
+      this.alloc.reset(this.base);
+    }
+  }
+
+  /**
+   * Room for `floats` floats of an op's result, kept when a scope is open (the op's other buffers
+   * are released as usual). An op takes its results before it allocates anything else but packed weights.
+   */
+  private result(floats: number): Ptr {
+    const ptr = this.alloc.alloc(floats);
+    if (this.open) {
+      if (ptr !== this.base) throw new Error('wasm backend: a result must be allocated before the op\'s other buffers');
+      this.base = this.alloc.mark();
+    }
+    return ptr;
+  }
+
+  /** The result at `ptr` as the caller sees it: a view of it inside a scope, else a fresh copy. */
+  private deliver(ptr: Ptr, length: number): Float32Array {
+    if (!this.open) return this.copyOut(ptr, length);
+    this.open.buffers.add(this.alloc.memory.buffer);
+    return this.alloc.f32(ptr, length);
+  }
+
+  /** The address of `a` when it is a result of the open scope (still in the memory), else undefined. */
+  private scopeAddress(a: ArrayBufferView): Ptr | undefined {
+    const open = this.open;
+    if (!open || !open.buffers.has(a.buffer)) return undefined;
+    return a.byteOffset >= open.floor && a.byteOffset + a.byteLength <= this.base ? a.byteOffset : undefined;
+  }
+
+  /** `data` in the memory, as it is: where it lies (a scope's result) or a copy. */
+  private place(data: Float32Array): Ptr {
+    return this.scopeAddress(data) ?? this.alloc.allocFrom(data);
+  }
+
+  /**
+   * `data` in the memory with subnormals flushed to zero (they slow the GEMM ~100x on Intel): a
+   * scope's result that holds none is used where it lies; anything else is copied, and the copy
+   * flushed (a scope's tensors are never changed, whoever else reads them).
+   */
   private copyIn(data: Float32Array): Ptr {
+    const at = this.scopeAddress(data);
+    if (at !== undefined && !this.kernels.hasSubnormals(at, data.length)) return at;
     const ptr = this.alloc.allocFrom(data);
     this.kernels.flushSubnormals(ptr, data.length);
     return ptr;
@@ -288,6 +369,7 @@ export class WasmKernelBackend implements WasmBackend {
     this.alloc.reset(top);
     this.base = top;
     this.packedBytes += bytes;
+    if (this.open) this.open.cacheChanged = true;
     let forArray = this.packed.get(w);
     if (!forArray) this.packed.set(w, (forArray = new Map()));
     forArray.set(key, out);
@@ -332,15 +414,15 @@ export class WasmKernelBackend implements WasmBackend {
     if (b && (b.shape.length !== 1 || b.shape[0] !== OC)) throw new Error(`conv2d: bias must be [${OC}], got ${formatShape(b.shape)}`);
     const y = this.scoped(() => {
       const wPacked = this.packedWeights(w.data as Float32Array, 'conv-goi', OCg, K, groups);
+      const yPtr = this.result(N * OC * P);
       const xPtr = this.copyIn(x.data as Float32Array);
-      const bias = b ? this.alloc.allocFrom(b.data) : 0;
-      const yPtr = this.alloc.alloc(N * OC * P);
+      const bias = b ? this.place(b.data as Float32Array) : 0;
       const rows = this.pieceRows(P, N * groups);
       // packed patches of a piece, then the zero-padded rows of the image they read
       const scratch = this.scratch(align16(packedASize(rows, K)) + (C / groups) * (H + 2 * pad) * (W + 2 * pad));
       this.run('conv2d_forward_task', N * groups * Math.ceil(P / rows), scratch,
         [xPtr, C, H, W, OC, KH, KW, stride, pad, groups, OH, OW, wPacked, bias, yPtr, rows]);
-      return this.copyOut(yPtr, N * OC * P);
+      return this.deliver(yPtr, N * OC * P);
     });
     const cache: WasmCache = { op: 'conv', x: x as Tensor<Float32Array>, w: w as Tensor<Float32Array>, params };
     return { y: { data: y as A, shape: [N, OC, OH, OW] }, cache };
@@ -360,11 +442,9 @@ export class WasmKernelBackend implements WasmBackend {
     if (!isF32(dy.data)) throw new Error('conv2d backward: dy is float64 but the forward ran in float32');
     const out = this.scoped(() => {
       const wPackedT = this.packedWeights(w.data, 'conv-gio', OCg, K, groups);
+      const dxPtr = this.result(N * C * H * W), dwPtr = this.result(OC * K), dbPtr = this.result(OC);
       const xPtr = this.copyIn(x.data);
       const dyPtr = this.copyIn(dy.data as Float32Array);
-      const dxPtr = this.alloc.alloc(N * C * H * W);
-      const dwPtr = this.alloc.alloc(OC * K);
-      const dbPtr = this.alloc.alloc(OC);
       const imagesPerChunk = Math.ceil(N / FILTER_CHUNKS);
       const chunks = Math.ceil(N / imagesPerChunk);
       const partials = chunks > 1 ? this.alloc.alloc(chunks * OC * K) : dwPtr;
@@ -385,7 +465,7 @@ export class WasmKernelBackend implements WasmBackend {
       // db: ranges of channels
       const per = Math.max(1, Math.ceil(OC / (4 * this.runner.threads)));
       this.run('conv2d_bias_grad_task', Math.ceil(OC / per), scratch, [dyPtr, N, OC, P, dbPtr, per]);
-      return { dx: this.copyOut(dxPtr, N * C * H * W), dw: this.copyOut(dwPtr, OC * K), db: this.copyOut(dbPtr, OC) };
+      return { dx: this.deliver(dxPtr, N * C * H * W), dw: this.deliver(dwPtr, OC * K), db: this.deliver(dbPtr, OC) };
     });
     return {
       dx: { data: out.dx as A, shape: [N, C, H, W] },
@@ -422,11 +502,13 @@ export class WasmKernelBackend implements WasmBackend {
       const w = param.data;
       this.scoped(() => {
         const len = Math.min(SGD_CHUNK, w.length);
-        const wPtr = this.alloc.alloc(len), gPtr = this.alloc.alloc(len), vPtr = this.alloc.alloc(len);
+        const gAt = this.scopeAddress(g); // a gradient computed in this scope is read where it lies
+        const wPtr = this.alloc.alloc(len), gBuffer = gAt === undefined ? this.alloc.alloc(len) : 0, vPtr = this.alloc.alloc(len);
         for (let start = 0; start < w.length; start += SGD_CHUNK) {
           const n = Math.min(SGD_CHUNK, w.length - start);
+          const gPtr = gAt === undefined ? gBuffer : gAt + 4 * start;
           this.alloc.f32(wPtr, n).set(w.subarray(start, start + n));
-          this.alloc.f32(gPtr, n).set(g.subarray(start, start + n));
+          if (gAt === undefined) this.alloc.f32(gPtr, n).set(g.subarray(start, start + n));
           this.alloc.f32(vPtr, n).set(v.subarray(start, start + n));
           const per = roundUp(Math.max(65536, Math.ceil(n / (4 * this.runner.threads))), 16);
           this.run('sgd_update_task', Math.ceil(n / per), this.scratch(0),
@@ -453,13 +535,13 @@ export class WasmKernelBackend implements WasmBackend {
     if (b && (b.shape.length !== 1 || b.shape[0] !== OUT)) throw new Error(`linear: bias must be [${OUT}], got ${formatShape(b.shape)}`);
     const y = this.scoped(() => {
       const wPtr = this.storedWeights(w.data as Float32Array);
+      const yPtr = this.result(B * OUT);
       const xPtr = this.copyIn(x.data as Float32Array);
-      const bias = b ? this.alloc.allocFrom(b.data) : 0;
-      const yPtr = this.alloc.alloc(B * OUT);
+      const bias = b ? this.place(b.data as Float32Array) : 0;
       // y = x W^T + b: pieces are ranges of outputs, every batch row (each weight row read once)
       const per = roundUp(Math.max(4, Math.ceil(OUT / (4 * this.runner.threads))), 4);
       this.run('linear_forward_task', Math.ceil(OUT / per), this.scratch(16 * B), [xPtr, B, IN, wPtr, bias, yPtr, OUT, per]);
-      return this.copyOut(yPtr, B * OUT);
+      return this.deliver(yPtr, B * OUT);
     });
     const cache: WasmCache = { op: 'linear', x: x as Tensor<Float32Array>, w: w as Tensor<Float32Array> };
     return { y: { data: y as A, shape: [B, OUT] }, cache };
@@ -477,18 +559,16 @@ export class WasmKernelBackend implements WasmBackend {
     if (!isF32(dy.data)) throw new Error('linear backward: dy is float64 but the forward ran in float32');
     const out = this.scoped(() => {
       const wPackedT = this.packedWeights(w.data, 'fc-gio', OUT, IN);
+      const dxPtr = this.result(B * IN), dwPtr = this.result(OUT * IN), dbPtr = this.result(OUT);
       const xPtr = this.copyIn(x.data);
       const dyPtr = this.copyIn(dy.data as Float32Array);
-      const dxPtr = this.alloc.alloc(B * IN);
-      const dwPtr = this.alloc.alloc(OUT * IN);
-      const dbPtr = this.alloc.alloc(OUT);
       this.gemm(B, IN, OUT, dyPtr, false, OUT, wPackedT, 0, dxPtr, IN); // dx = dy W
       const xPacked = this.alloc.alloc(packedBSize(IN, B));
       this.kernels.packB({ from: 'gio', n: IN, k: B, src: xPtr, out: xPacked });
       this.gemm(OUT, IN, B, dyPtr, true, OUT, xPacked, 0, dwPtr, IN); // dW = dy^T x
       const per = roundUp(Math.max(64, Math.ceil(OUT / (4 * this.runner.threads))), 4);
       this.run('column_sums_task', Math.ceil(OUT / per), this.scratch(0), [dyPtr, B, OUT, dbPtr, per]); // db = sum_n dy[n]
-      return { dx: this.copyOut(dxPtr, B * IN), dw: this.copyOut(dwPtr, OUT * IN), db: this.copyOut(dbPtr, OUT) };
+      return { dx: this.deliver(dxPtr, B * IN), dw: this.deliver(dwPtr, OUT * IN), db: this.deliver(dbPtr, OUT) };
     });
     return {
       dx: { data: out.dx as A, shape: [B, IN] },
@@ -522,10 +602,10 @@ export class WasmKernelBackend implements WasmBackend {
     }
     const n = x.data.length;
     const y = this.scoped(() => {
-      const xPtr = this.alloc.allocFrom(x.data as Float32Array), yPtr = this.alloc.alloc(n);
+      const yPtr = this.result(n), xPtr = this.place(x.data as Float32Array);
       const per = this.elementsPerPiece(n);
       this.run('relu_forward_task', Math.ceil(n / per), this.scratch(0), [xPtr, yPtr, n, per]);
-      return this.copyOut(yPtr, n);
+      return this.deliver(yPtr, n);
     });
     const cache: WasmCache = { op: 'relu', x: x as Tensor<Float32Array> };
     return { y: { data: y as A, shape: [...x.shape] }, cache };
@@ -540,10 +620,10 @@ export class WasmKernelBackend implements WasmBackend {
     if (!isF32(dy.data)) throw new Error('relu backward: dy is float64 but the forward ran in float32');
     const n = x.data.length;
     const dx = this.scoped(() => {
-      const xPtr = this.alloc.allocFrom(x.data), dyPtr = this.alloc.allocFrom(dy.data as Float32Array), dxPtr = this.alloc.alloc(n);
+      const dxPtr = this.result(n), xPtr = this.place(x.data), dyPtr = this.place(dy.data as Float32Array);
       const per = this.elementsPerPiece(n);
       this.run('relu_backward_task', Math.ceil(n / per), this.scratch(0), [xPtr, dyPtr, dxPtr, n, per]);
-      return this.copyOut(dxPtr, n);
+      return this.deliver(dxPtr, n);
     });
     return { dx: { data: dx as A, shape: [...x.shape] } };
   }
@@ -562,11 +642,11 @@ export class WasmKernelBackend implements WasmBackend {
     const [N, C, H, W] = dims('lrn', x, 4);
     const HW = H * W;
     const y = this.scoped(() => {
-      const xPtr = this.copyIn(x.data as Float32Array), yPtr = this.alloc.alloc(N * C * HW);
+      const yPtr = this.result(N * C * HW), xPtr = this.copyIn(x.data as Float32Array);
       const per = Math.min(LRN_POSITIONS, HW);
       this.run('lrn_forward_task', N * Math.ceil(HW / per), this.scratch(0),
         [xPtr, yPtr, C, HW, ...WasmKernelBackend.lrnArgs(params), per]);
-      return this.copyOut(yPtr, N * C * HW);
+      return this.deliver(yPtr, N * C * HW);
     });
     const cache: WasmCache = { op: 'lrn', x: x as Tensor<Float32Array>, params };
     return { y: { data: y as A, shape: [N, C, H, W] }, cache };
@@ -582,11 +662,11 @@ export class WasmKernelBackend implements WasmBackend {
     const [N, C, H, W] = x.shape;
     const HW = H * W;
     const dx = this.scoped(() => {
-      const xPtr = this.copyIn(x.data), dyPtr = this.copyIn(dy.data as Float32Array), dxPtr = this.alloc.alloc(N * C * HW);
+      const dxPtr = this.result(N * C * HW), xPtr = this.copyIn(x.data), dyPtr = this.copyIn(dy.data as Float32Array);
       const per = Math.min(LRN_POSITIONS, HW);
       this.run('lrn_backward_task', N * Math.ceil(HW / per), this.scratch(2 * C * per),
         [xPtr, dyPtr, dxPtr, C, HW, ...WasmKernelBackend.lrnArgs(params), per]);
-      return this.copyOut(dxPtr, N * C * HW);
+      return this.deliver(dxPtr, N * C * HW);
     });
     return { dx: { data: dx as A, shape: [N, C, H, W] } };
   }
@@ -602,13 +682,11 @@ export class WasmKernelBackend implements WasmBackend {
     if (OH < 1 || OW < 1) throw new Error(`maxpool: a ${kernel}x${kernel} window does not fit input ${formatShape(x.shape)}`);
     const planes = N * C, count = planes * OH * OW;
     const out = this.scoped(() => {
-      const xPtr = this.alloc.allocFrom(x.data as Float32Array), yPtr = this.alloc.alloc(count), argPtr = this.alloc.alloc(count);
+      const yPtr = this.result(count), argPtr = this.result(count), xPtr = this.place(x.data as Float32Array);
       const per = Math.max(1, Math.ceil(planes / (4 * this.runner.threads)));
       this.run('maxpool_forward_task', Math.ceil(planes / per), this.scratch(0),
         [xPtr, yPtr, argPtr, planes, H, W, OH, OW, kernel, stride, pads[0], pads[1], per]);
-      const argmax = new Int32Array(count);
-      argmax.set(this.int32(argPtr, count));
-      return { y: this.copyOut(yPtr, count), argmax };
+      return { y: this.deliver(yPtr, count), argmax: this.deliverInt32(argPtr, count) };
     });
     const cache: WasmCache = { op: 'maxpool', cache: { xShape: [N, C, H, W], argmax: out.argmax } };
     return { y: { data: out.y as A, shape: [N, C, OH, OW] }, cache };
@@ -627,18 +705,20 @@ export class WasmKernelBackend implements WasmBackend {
     if (!isF32(dy.data)) throw new Error('maxpool backward: dy is float64 but the forward ran in float32');
     const planes = N * C;
     const dx = this.scoped(() => {
-      const dyPtr = this.alloc.allocFrom(dy.data as Float32Array), argPtr = this.alloc.alloc(argmax.length), dxPtr = this.alloc.alloc(planes * H * W);
-      this.int32(argPtr, argmax.length).set(argmax);
+      const dxPtr = this.result(planes * H * W), dyPtr = this.place(dy.data as Float32Array);
+      let argPtr = this.scopeAddress(argmax);
+      if (argPtr === undefined) new Int32Array(this.alloc.memory.buffer, (argPtr = this.alloc.alloc(argmax.length)), argmax.length).set(argmax);
       const per = Math.max(1, Math.ceil(planes / (4 * this.runner.threads)));
       this.run('maxpool_backward_task', Math.ceil(planes / per), this.scratch(0), [dyPtr, argPtr, dxPtr, planes, H * W, OH * OW, per]);
-      return this.copyOut(dxPtr, planes * H * W);
+      return this.deliver(dxPtr, planes * H * W);
     });
     return { dx: { data: dx as A, shape: [N, C, H, W] } };
   }
 
-  /** An Int32Array view of `length` ints at `ptr`, valid until the memory next grows. */
-  private int32(ptr: Ptr, length: number): Int32Array {
-    return new Int32Array(this.alloc.memory.buffer, ptr, length);
+  /** deliver() of an int32 result (the copy, if one is made, moves bytes: any int survives). */
+  private deliverInt32(ptr: Ptr, length: number): Int32Array {
+    const f = this.deliver(ptr, length);
+    return new Int32Array(f.buffer, f.byteOffset, length);
   }
 
   // -------------------------------------------------------------------------------------------

@@ -129,6 +129,7 @@ interface RawExports {
     OH: number, OW: number, dx: Ptr,
   ): void;
   flush_subnormals(x: Ptr, n: number): void;
+  has_subnormals(x: Ptr, n: number): number;
   im2col_packx_4x(
     x: Ptr, C: number, H: number, W: number, KH: number, KW: number, stride: number, pad: number,
     OH: number, OW: number, p0: number, m: number, out: Ptr, pbuf: Ptr,
@@ -153,7 +154,7 @@ type TaskFunction = (task: number, scratch: Ptr, ...args: number[]) => void;
 
 const RAW_EXPORT_NAMES: (keyof RawExports)[] = [
   'kernel_isa', 'heap_base', 'f32_gemm', 'f32_gemm_4x8_peak', 'x32_packw_gemm_goi_x8', 'x32_packw_gemm_gio_x8',
-  'x32_packx_4x', 'x32_packx_4x_t', 'im2col', 'col2im', 'flush_subnormals', 'im2col_packx_4x', 'im2col_pad_size',
+  'x32_packx_4x', 'x32_packx_4x_t', 'im2col', 'col2im', 'flush_subnormals', 'has_subnormals', 'im2col_packx_4x', 'im2col_pad_size',
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -368,6 +369,11 @@ export class Kernels {
     this.raw.flush_subnormals(x, count);
   }
 
+  /** Whether any of `count` floats at `x` is subnormal (a read-only scan). */
+  hasSubnormals(x: Ptr, count: number): boolean {
+    return this.raw.has_subnormals(x, count) !== 0;
+  }
+
   /**
    * Runs the 4x8 micro-kernel `reps` times over one packed A micro-panel (4*kc floats at `a`) and
    * one B panel (8*kc floats at `b`), accumulating into a 4x8 row-major `c`: 64*kc*reps FLOPs with
@@ -485,7 +491,14 @@ export class BumpAllocator {
     const ptr = this.top;
     const end = align(ptr + floats * 4, this.alignment);
     const have = this.memory.buffer.byteLength;
-    if (end > have) this.memory.grow(Math.ceil((end - have) / PAGE_BYTES));
+    if (end > have) {
+      try {
+        this.memory.grow(Math.ceil((end - have) / PAGE_BYTES));
+      } catch (e) {
+        if (!(e instanceof RangeError)) throw e;
+        throw new RangeError(`the kernels' memory cannot grow to ${Math.ceil(end / 2 ** 20)} MiB (it holds ${have / 2 ** 20} MiB; a smaller batch needs less)`);
+      }
+    }
     this.top = end;
     return ptr;
   }

@@ -18,6 +18,7 @@ import { Rng } from '../../rng.js';
 import { sgdStepOn, zeroMomentum } from '../../train/optimizer.js';
 import type { CommandSpec, ParsedOptions } from '../args.js';
 import { ARCH_OPTION, BACKEND_OPTION, THREADS_OPTION, archFromOption, backendFromOption } from '../common.js';
+import { inScope } from '../../backend/backend.js';
 
 export const benchSpec: CommandSpec = {
   name: 'bench',
@@ -70,13 +71,14 @@ export function runBench(options: ParsedOptions, out: (s: string) => void): void
   const labels = syntheticLabels(11, batch, arch.numClasses);
   const momentum = zeroMomentum(weights);
   const rng = new Rng(5);
+  // Each run in one scope, as the training loop and classify run theirs (Backend.scope).
   const once = train
-    ? (): void => {
+    ? (): void => inScope(backend, () => {
       const { grads } = lossAndGradients(arch, weights, x, labels, backend, { rng });
       sgdStepOn(backend, weights, grads.params, momentum, 1e-4, { momentum: 0.9, weightDecay: 5e-4, update: 'pytorch' });
       backend.weightsUpdated?.();
-    }
-    : (): void => void forward(arch, weights, x, backend, { mode: 'eval' });
+    })
+    : (): void => inScope(backend, () => void forward(arch, weights, x, backend, { mode: 'eval' }));
 
   const warmUps = backend.name === 'reference' ? 1 : 2;
   const ms: number[] = [];
