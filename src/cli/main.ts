@@ -6,6 +6,7 @@
  */
 
 import { UserError } from '../errors.js';
+import type { Writer } from './progress.js';
 import { type CommandSpec, type ParsedOptions, formatHelp, parseArgs } from './args.js';
 import { initSpec, runInit } from './commands/init.js';
 import { runSummary, summarySpec } from './commands/summary.js';
@@ -19,7 +20,6 @@ import { exportSpec, runExport } from './commands/export.js';
 import { runViz, vizSpec } from './commands/viz.js';
 import { benchSpec, runBench } from './commands/bench.js';
 
-type Writer = (s: string) => void;
 interface Command {
   spec: CommandSpec;
   /** Returns the exit status when it is not 0 (e.g. 2 when some inputs of a batch failed). */
@@ -62,7 +62,7 @@ export interface Io {
 
 const defaultIo: Io = {
   out: (s) => void process.stdout.write(s),
-  err: (s) => void process.stderr.write(s),
+  err: Object.assign((s: string) => void process.stderr.write(s), { isTTY: process.stderr.isTTY }),
 };
 
 /** Runs the CLI on `argv` (without node and script) and returns the exit status. */

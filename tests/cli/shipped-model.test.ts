@@ -4,7 +4,7 @@
  * `alexnet eval` without --weights.
  */
 import { readFileSync, readdirSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { DEFAULT_MODEL_PATH } from '../../src/cli/default-model.js';
 import { readBytes } from '../../src/formats/node-fs.js';
 import { parseSafetensors } from '../../src/formats/safetensors.js';
@@ -28,7 +28,11 @@ describe('the shipped Fashion-MNIST model', () => {
   });
 
   it('`alexnet eval --data fashion-mnist` measures at least 92% on the 10,000 test images, as training recorded', async () => {
+    // Progress goes to the writer main() was given: nothing to the process's own stderr.
+    const stderr = vi.spyOn(process.stderr, 'write');
     const r = await runCli('eval', '--data', 'fashion-mnist', '--json');
+    expect(stderr).not.toHaveBeenCalled();
+    stderr.mockRestore();
     expect(r.status, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout) as { images: number; top1Error: number; weights: string };
     expect(j.images).toBe(10_000);

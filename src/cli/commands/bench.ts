@@ -9,7 +9,7 @@
  * For comparisons against other engines side by side, see bench/ (npx tsx bench/peers.ts).
  */
 
-import { Progress } from '../progress.js';
+import { Progress, type Writer } from '../progress.js';
 import { UserError } from '../../errors.js';
 import { forward, lossAndGradients } from '../../model/network.js';
 import { summarize } from '../../model/summary.js';
@@ -54,7 +54,7 @@ export interface BenchResult {
   gflops: number;
 }
 
-export function runBench(options: ParsedOptions, out: (s: string) => void): void {
+export function runBench(options: ParsedOptions, out: Writer, err: Writer): void {
   const arch = archFromOption(options.arch);
   const batch = options.batch as number;
   const runs = options.runs as number;
@@ -63,7 +63,7 @@ export function runBench(options: ParsedOptions, out: (s: string) => void): void
   if (runs < 1) throw new UserError(`--runs must be at least 1, got ${runs}`);
   const backend = backendFromOption(options.backend, options.threads);
   const threads = 'threads' in backend ? (backend as { threads: number }).threads : 1;
-  const progress = new Progress('bench');
+  const progress = new Progress('bench', err);
 
   const S = arch.inputSize;
   const weights = syntheticWeights(arch, 1000);

@@ -97,7 +97,7 @@ export function runClassify(options: ParsedOptions, out: (s: string) => void, er
   const batch = options.batch as number;
   if (top < 1) throw new UserError(`--top must be at least 1, got ${top}`);
   if (batch < 1) throw new UserError(`--batch must be at least 1, got ${batch}`);
-  const progress = new Progress('classify');
+  const progress = new Progress('classify', err);
   const files = listImages(positionals);
   if (files.length === 0) throw new UserError(`no PNG or JPEG files in ${positionals.join(', ')}`);
   const backend = backendFromOption(options.backend, options.threads);

@@ -31,7 +31,7 @@ export function runConvert(options: ParsedOptions, out: (s: string) => void, err
   if (options.arch !== undefined && !isArchName(String(options.arch))) {
     throw new UserError(`unknown architecture "${String(options.arch)}": choose one of ${ARCH_NAMES.join(', ')}`);
   }
-  const progress = new Progress('convert');
+  const progress = new Progress('convert', err);
   const loaded = loadWeightsFile(input, (done, total) => progress.update(`reading ${Math.round((100 * done) / total)}%`));
   progress.done();
   const arch = inFile(input, () => {

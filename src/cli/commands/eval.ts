@@ -45,7 +45,7 @@ interface Result {
 }
 
 export function runEval(options: ParsedOptions, out: (s: string) => void, err: (s: string) => void, positionals: string[]): number {
-  const progress = new Progress('eval');
+  const progress = new Progress('eval', err);
   const backend = backendFromOption(options.backend, options.threads);
   let labelsFile: { labels: string[]; synsets?: string[] } | undefined;
   if (typeof options.labels === 'string') labelsFile = parseLabels(new TextDecoder().decode(readBytes(options.labels)));

@@ -37,7 +37,7 @@ export function runExport(options: ParsedOptions, out: (s: string) => void, err:
   const size = options['input-size'] as number | undefined;
   if (size !== undefined && size < 1) throw new UserError(`--input-size must be positive, got ${size}`);
   const path = options.weights as string;
-  const progress = new Progress('export');
+  const progress = new Progress('export', err);
   const loaded = loadWeightsFile(path, (done, total) => progress.update(`reading ${Math.round((100 * done) / total)}%`));
   progress.done();
   for (const note of loaded.notes) err(`export: ${note}\n`);

@@ -15,7 +15,7 @@ import type { Tensor } from '../../tensor.js';
 import type { CommandSpec, ParsedOptions } from '../args.js';
 import { ARCH_OPTION, BACKEND_OPTION, THREADS_OPTION, archForWeights, archFromOption, backendFromOption, loadInputNpy } from '../common.js';
 import { readTracePath } from './compare.js';
-import { Progress } from '../progress.js';
+import { Progress, type Writer } from '../progress.js';
 
 export const traceSpec: CommandSpec = {
   name: 'trace',
@@ -51,7 +51,7 @@ export const traceSpec: CommandSpec = {
   ].join('\n'),
 };
 
-export function runTrace(options: ParsedOptions, out: (s: string) => void): void {
+export function runTrace(options: ParsedOptions, out: Writer, err: Writer): void {
   archFromOption(options.arch); // an unknown name is reported before any file is read
   const backend = backendFromOption(options.backend, options.threads);
   if ((options.input === undefined) === (options.image === undefined)) throw new UserError('trace: give either --input X.npy or --image FILE');
@@ -62,7 +62,7 @@ export function runTrace(options: ParsedOptions, out: (s: string) => void): void
   const format = (options.format as string | undefined) ?? (dir.endsWith('.safetensors') ? 'safetensors' : 'npy');
 
   const weightsPath = options.weights as string;
-  const progress = new Progress('trace');
+  const progress = new Progress('trace', err);
   const weightBytes = readBytes(weightsPath);
   const loaded = loadWeights(weightBytes, weightsPath, { onProgress: (done, total) => progress.update(`loading weights ${Math.round((100 * done) / total)}%`) });
   const weights: Weights = loaded.weights;

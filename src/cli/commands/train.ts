@@ -83,7 +83,7 @@ export async function runTrain(options: ParsedOptions, out: (s: string) => void,
   if (config.batch < 1 || config.epochs < 1 || !(config.lr > 0)) throw new UserError('--batch and --epochs must be at least 1 and --lr positive');
   const init = ((options.init as string | undefined) ?? d.init) as InitScheme;
 
-  const progress = new Progress('train');
+  const progress = new Progress('train', err);
   let data: TrainData;
   let inputShape: number[];
   if (options.data === 'fashion-mnist') {

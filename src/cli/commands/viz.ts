@@ -195,7 +195,7 @@ function copyRect(src: Canvas, r: { x: number; y: number; width: number; height:
 function runFilters(options: ParsedOptions, outPath: string, out: (s: string) => void, err: (s: string) => void): void {
   const scale = options.scale as number | undefined;
   if (scale !== undefined && (scale < 1 || scale > 64)) throw new UserError(`--scale must be between 1 and 64, got ${scale}`);
-  const progress = new Progress('viz');
+  const progress = new Progress('viz', err);
   const model = loadModel(options.weights as string | undefined, options.arch, undefined, progress);
   for (const note of model.notes) err(`viz: ${note}\n`);
   const picture = filterPicture(model.arch, model.weights, model.preset, {
@@ -247,7 +247,7 @@ export function inputPicture(x: Tensor, preset: Preset): Canvas {
 
 function runActivations(imagePath: string, options: ParsedOptions, dir: string, out: (s: string) => void, err: (s: string) => void): void {
   const image = loadImage(imagePath);
-  const progress = new Progress('viz');
+  const progress = new Progress('viz', err);
   const model = loadModel(options.weights as string | undefined, options.arch, options.labels, progress);
   for (const note of model.notes) err(`viz: ${note}\n`);
   const backend = backendFromOption(options.backend ?? BACKEND_OPTION.default, options.threads);
