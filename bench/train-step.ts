@@ -43,7 +43,7 @@ import { inferShapes } from '../src/model/shapes.js';
 import { summarize } from '../src/model/summary.js';
 import { syntheticInput, syntheticLabels, syntheticWeights } from '../src/model/synthetic.js';
 import { Rng } from '../src/rng.js';
-import { sgdStepOn, zeroMomentum } from '../src/train/optimizer.js';
+import { residentTrainingState, sgdStepOn, zeroMomentum } from '../src/train/optimizer.js';
 import {
   type DisposableBackend, errorText, loadWasmBackend, log, relaxedSimdFlags, waitForQuiet, withForeignLoad,
 } from './engines.js';
@@ -133,8 +133,9 @@ class OurStep {
     this.arch = architecture(net as ArchName);
     const { batch } = NETS[net];
     const S = this.arch.inputSize;
-    this.weights = syntheticWeights(this.arch, WEIGHT_SEED);
-    this.momentum = zeroMomentum(this.weights);
+    // In the backend's memory when it has such memory, as `alexnet train` keeps them (the update in place).
+    const weights = syntheticWeights(this.arch, WEIGHT_SEED);
+    ({ weights: this.weights, momentum: this.momentum } = residentTrainingState(backend, weights, zeroMomentum(weights)));
     this.x = syntheticInput(INPUT_SEED, [batch, this.arch.inputChannels, S, S]);
     this.labels = syntheticLabels(LABEL_SEED, batch, this.arch.numClasses);
   }
@@ -314,7 +315,7 @@ function formatReport(results: NetResult[], info: ReportInfo): string {
       `synthetic weights (seed ${WEIGHT_SEED}), input (seed ${INPUT_SEED}), labels (seed ${LABEL_SEED}); mini lr 0.01, caffe lr 0.001`,
     `- protocol: validated first (loss and every parameter gradient's L2 norm, all dropout units kept, ours vs PyTorch), one warm-up step each, ` +
       `then ${info.runs} rounds of one step per engine, the first engine alternating; medians. Ratio: median over rounds of ours / PyTorch in the round.`,
-    `- ${info.oursLabel}${info.oursNote ? `. ${info.oursNote}` : ''}`,
+    `- ${info.oursLabel}${info.oursNote ? `. ${info.oursNote}` : ''}; each step in one Backend.scope, weights and momenta in the backend's memory when it has such memory (residentTrainingState), as \`alexnet train\` runs them`,
     `- PyTorch: ${'version' in info.torchInfo ? `${info.torchLabel}, bench/train-step.py --serve` : `unavailable: ${info.torchInfo.missing}`}`,
     `- shared machine: before each step the bench waited (up to ${MAX_WAIT_MS / 1000} s) for other processes to use less than ` +
       `${(100 * QUIET_BELOW).toFixed(0)}% of the CPUs (${(waited.ms / 1000).toFixed(0)} s in all; ${waited.busyStarts} steps started on a busier machine). ` +

@@ -83,3 +83,32 @@ export function sgdStepOn(
   if (backend.sgdStep) backend.sgdStep(weights, grads, momentum, lr, options);
   else sgdStep(weights, grads, momentum, lr, options);
 }
+
+/**
+ * The weights and momenta copied into one region of the backend's own memory, when it has such
+ * memory (Backend.allocateResident): the wasm backend's update then works on them where they lie,
+ * and its fc forward reads the weights there. For a backend that lives as long as the training run
+ * (`alexnet train`): the region is never freed. A backend without such memory gets the same maps back.
+ */
+export function residentTrainingState(
+  backend: Pick<Backend, 'allocateResident'>,
+  weights: Weights<Float32Array>,
+  momentum: Map<string, Float32Array>,
+): { weights: Weights<Float32Array>; momentum: Map<string, Float32Array> } {
+  if (!backend.allocateResident) return { weights, momentum };
+  const arrays = [...[...weights.values()].map((t) => t.data), ...momentum.values()];
+  // each array rounded up to 16 floats (64 bytes), as the backend's own regions are aligned
+  const floats = arrays.reduce((sum, a) => sum + Math.ceil(a.length / 16) * 16, 0);
+  const region = backend.allocateResident(4 * floats);
+  let offset = region.byteOffset;
+  const place = (a: Float32Array): Float32Array => {
+    const copy = new Float32Array(region.buffer, offset, a.length);
+    copy.set(a);
+    offset += 4 * Math.ceil(a.length / 16) * 16;
+    return copy;
+  };
+  return {
+    weights: new Map([...weights].map(([k, t]) => [k, { data: place(t.data), shape: t.shape }])),
+    momentum: new Map([...momentum].map(([k, v]) => [k, place(v)])),
+  };
+}

@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { FILTER_CHUNKS, SGD_CHUNK, type WasmBackend, createWasmBackend } from '../../src/backend/wasm/backend.js';
-import { sgdStep } from '../../src/train/optimizer.js';
+import { residentTrainingState, sgdStep } from '../../src/train/optimizer.js';
 import { loadKernels, readKernelBytes } from '../../src/backend/wasm/node-loader.js';
 import { WorkerPool } from '../../src/backend/wasm/node-pool.js';
 import type { Worker } from 'node:worker_threads';
@@ -433,7 +433,7 @@ describe('wasm backend: packed weights, errors, threads', () => {
     b.dispose();
   });
 
-  it('sgdStep has the bits of the JavaScript update, both forms, across chunks, with flushed subnormals', () => {
+  it('sgdStep has the bits of the JavaScript update, both forms, across chunks, with flushed subnormals, also in place on resident weights', () => {
     const rng = new Rng(12);
     const sizes: [string, number][] = [['big', SGD_CHUNK + 37], ['small', 1001], ['one', 1]];
     for (const backend of backends) {
@@ -452,14 +452,20 @@ describe('wasm backend: packed weights, errors, threads', () => {
         const copy = <T extends Float32Array>(m: Map<string, T>) => new Map([...m].map(([k, a]) => [k, Float32Array.from(a)]));
         const wJs = new Map([...weights].map(([k, t]) => [k, { data: Float32Array.from(t.data), shape: t.shape }]));
         const vJs = copy(momentum);
+        // the same state in the backend's memory: updated where it lies, nothing copied
+        const resident = residentTrainingState(backend, weights, momentum);
+        expect(resident.weights.get('big')!.data.buffer).toBeInstanceOf(SharedArrayBuffer);
         for (const lr of [0.01, 0.001]) {
           const options = { momentum: 0.9, weightDecay: 5e-4, update };
           sgdStep(wJs, grads, vJs, lr, options);
           backend.sgdStep(weights, grads, momentum, lr, options);
+          backend.sgdStep(resident.weights, grads, resident.momentum, lr, options);
           for (const [key] of sizes) {
             const what = `${backend.build} x ${backend.threads}, ${update}, lr ${lr}, ${key}`;
             expect(firstDifference(weights.get(key)!.data, wJs.get(key)!.data), `w: ${what}`).toBeNull();
             expect(firstDifference(momentum.get(key)!, vJs.get(key)!), `v: ${what}`).toBeNull();
+            expect(firstDifference(resident.weights.get(key)!.data, wJs.get(key)!.data), `resident w: ${what}`).toBeNull();
+            expect(firstDifference(resident.momentum.get(key)!, vJs.get(key)!), `resident v: ${what}`).toBeNull();
           }
         }
         // The flush happened: no subnormal survives.

@@ -485,9 +485,10 @@ export class WasmKernelBackend implements WasmBackend {
 
   /**
    * sgdStep of src/train/optimizer.ts with its bits (float64 per element, see assembly/optimizer.ts),
-   * on every thread: each parameter in chunks of SGD_CHUNK elements, copied into the memory
-   * (TypedArray.set runs at memcpy speed), updated, and the weights and momenta copied back.
-   * Float64 gradients (gradient checks) take the JavaScript loop.
+   * on every thread. Each of w, g and v is used where it lies when it can be (weights and momenta in
+   * a resident region, a gradient of the open scope); the others are copied into the memory in
+   * chunks of SGD_CHUNK elements (TypedArray.set runs at memcpy speed), and w and v copied back
+   * after the update. Float64 gradients (gradient checks) take the JavaScript loop.
    */
   sgdStep(weights: Weights<Float32Array>, grads: Map<string, Tensor>, momentum: Map<string, Float32Array>, lr: number, options: SgdOptions): void {
     const paper = options.update === 'paper' ? 1 : 0;
@@ -502,19 +503,22 @@ export class WasmKernelBackend implements WasmBackend {
       const w = param.data;
       this.scoped(() => {
         const len = Math.min(SGD_CHUNK, w.length);
-        const gAt = this.scopeAddress(g); // a gradient computed in this scope is read where it lies
-        const wPtr = this.alloc.alloc(len), gBuffer = gAt === undefined ? this.alloc.alloc(len) : 0, vPtr = this.alloc.alloc(len);
+        const wAt = this.residentAddress(w), gAt = this.scopeAddress(g), vAt = this.residentAddress(v);
+        const buffer = (at: Ptr | undefined): Ptr => (at === undefined ? this.alloc.alloc(len) : 0); // for chunk copies
+        const wBuffer = buffer(wAt), gBuffer = buffer(gAt), vBuffer = buffer(vAt);
         for (let start = 0; start < w.length; start += SGD_CHUNK) {
           const n = Math.min(SGD_CHUNK, w.length - start);
-          const gPtr = gAt === undefined ? gBuffer : gAt + 4 * start;
-          this.alloc.f32(wPtr, n).set(w.subarray(start, start + n));
-          if (gAt === undefined) this.alloc.f32(gPtr, n).set(g.subarray(start, start + n));
-          this.alloc.f32(vPtr, n).set(v.subarray(start, start + n));
+          const chunk = (a: Float32Array, at: Ptr | undefined, buffer: Ptr): Ptr => {
+            if (at !== undefined) return at + 4 * start;
+            this.alloc.f32(buffer, n).set(a.subarray(start, start + n));
+            return buffer;
+          };
+          const wPtr = chunk(w, wAt, wBuffer), gPtr = chunk(g, gAt, gBuffer), vPtr = chunk(v, vAt, vBuffer);
           const per = roundUp(Math.max(65536, Math.ceil(n / (4 * this.runner.threads))), 16);
           this.run('sgd_update_task', Math.ceil(n / per), this.scratch(0),
             [wPtr, gPtr, vPtr, n, per, lr, options.momentum, options.weightDecay, paper]);
-          w.set(this.alloc.f32(wPtr, n), start);
-          v.set(this.alloc.f32(vPtr, n), start);
+          if (wAt === undefined) w.set(this.alloc.f32(wPtr, n), start);
+          if (vAt === undefined) v.set(this.alloc.f32(vPtr, n), start);
         }
       });
     }

@@ -8,7 +8,7 @@ import { checkWeights } from '../../model/network.js';
 import { decodeCheckpoint, encodeCheckpoint, type TrainState } from '../../train/checkpoint.js';
 import { type TrainConfig, type TrainData, batchesPerEpoch, newTrainState, train } from '../../train/loop.js';
 import { FASHION_MNIST_DIR, loadFashionMnist } from '../../train/node-data.js';
-import type { UpdateForm } from '../../train/optimizer.js';
+import { residentTrainingState, type UpdateForm } from '../../train/optimizer.js';
 import { FASHION_MNIST_NORMALISATION, trainDefaults } from '../../train/presets.js';
 import { loadImageFolder, presetNormalisation } from '../../train/folder-data.js';
 import { rgbPca } from '../../train/augment.js';
@@ -137,6 +137,10 @@ export async function runTrain(options: ParsedOptions, out: (s: string) => void,
     }
     state = newTrainState(arch, initWeights(arch, init, config.seed, inputShape[2]), config, trainSet.count);
   }
+
+  // From here the weights and momenta live in the backend's memory, when it has such memory: the
+  // update then works on them in place (a full-size network's 2 x 244 MB are not copied each step).
+  Object.assign(state, residentTrainingState(backend, state.weights, state.momentum));
 
   const perEpoch = batchesPerEpoch(trainSet.count, config.batch);
   const checkpointMs = (options['checkpoint-minutes'] as number) * 60_000;
