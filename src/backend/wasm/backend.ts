@@ -12,11 +12,13 @@
  * what the walker sees. Inside `scope(body)` (a training step, an evaluation batch) nothing is
  * copied: outputs are views of the memory where the kernels wrote them, an op reads such a view
  * where it lies, and the memory is reclaimed when `body` returns. Outside, each activation crosses
- * the boundary twice; in a training step that was ~15% of the time. Weights are packed once into the GEMM's panel layout and kept, by Float32Array
- * identity, until `weightsUpdated()` says they changed (the training loop calls it after each
- * optimiser step). The fc forward reads its weights as stored ([OUT, IN] rows), so weights that
- * already lie in the memory, in a region from `allocateResident` (a file read straight into it),
- * are used in place: inference then holds one copy of the 234 MB of fc weights, not two.
+ * the boundary twice; in a training step that was ~15% of the time. Weights are packed once
+ * into the GEMM's panel layout and kept, by Float32Array identity, until `weightsUpdated()` says
+ * they changed (the training loop calls it after each optimiser step). The fc forward reads its
+ * weights as stored ([OUT, IN] rows), so weights that already lie in the memory, in a region from
+ * `allocateResident` (a file read straight into it, or the training state of `alexnet train`),
+ * are used in place: inference then holds one copy of the 234 MB of fc weights, not two, and the
+ * optimiser updates resident weights and momenta where they lie.
  *
  * How each op is cut into pieces (what makes the thread count irrelevant to the result):
  *   conv forward    (image, group, range of output pixels); a pixel's outputs are one GEMM row
