@@ -26,7 +26,7 @@ export { syntheticWeights, syntheticInput, syntheticLabels, syntheticTensor } fr
 export { IMAGENET_CLASSES } from './model/imagenet-classes.js';
 
 // Backends
-export type { Backend, OpCache } from './backend/backend.js';
+export { type Backend, type OpCache, inScope } from './backend/backend.js';
 export { referenceBackend } from './backend/reference.js';
 export { createWasmBackend, type WasmBackend, type WasmBackendOptions } from './backend/wasm/backend.js';
 
@@ -47,7 +47,7 @@ export { modelFromBytes, classifyImages, classifyImages as classify, parseLabels
 
 // Training
 export { train, evaluate, newTrainState, shuffle, type TrainConfig, type TrainData } from './train/loop.js';
-export { sgdStep, zeroMomentum, type SgdOptions, type UpdateForm } from './train/optimizer.js';
+export { residentTrainingState, sgdStep, sgdStepOn, zeroMomentum, type SgdOptions, type UpdateForm } from './train/optimizer.js';
 export { encodeCheckpoint, decodeCheckpoint, type TrainState } from './train/checkpoint.js';
 export { assembleBatch, type BatchOptions } from './train/augment.js';
 

@@ -712,13 +712,19 @@ export class WasmKernelBackend implements WasmBackend {
     const planes = N * C;
     const dx = this.scoped(() => {
       const dxPtr = this.result(planes * H * W), dyPtr = this.place(dy.data as Float32Array);
-      let argPtr = this.scopeAddress(argmax);
-      if (argPtr === undefined) new Int32Array(this.alloc.memory.buffer, (argPtr = this.alloc.alloc(argmax.length)), argmax.length).set(argmax);
+      const argPtr = this.scopeAddress(argmax) ?? this.copyInt32(argmax);
       const per = Math.max(1, Math.ceil(planes / (4 * this.runner.threads)));
       this.run('maxpool_backward_task', Math.ceil(planes / per), this.scratch(0), [dyPtr, argPtr, dxPtr, planes, H * W, OH * OW, per]);
       return this.deliver(dxPtr, planes * H * W);
     });
     return { dx: { data: dx as A, shape: [N, C, H, W] } };
+  }
+
+  /** A copy of `data` in the memory (allocFrom would convert the ints to floats). */
+  private copyInt32(data: Int32Array): Ptr {
+    const ptr = this.alloc.alloc(data.length);
+    new Int32Array(this.alloc.memory.buffer, ptr, data.length).set(data);
+    return ptr;
   }
 
   /** deliver() of an int32 result (the copy, if one is made, moves bytes: any int survives). */
