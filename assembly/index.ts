@@ -27,6 +27,10 @@ export {
   im2col_packx_4x, im2col_pad_size, conv2d_forward_task, conv2d_backward_data_task, conv2d_backward_filter_task,
   conv2d_bias_grad_task, f32_sum_task,
 } from './conv';
+export {
+  winograd_filter_transform, pad_planes_task, winograd_forward_task, winograd_backward_data_task,
+  winograd_backward_filter_task, winograd_filter_grad_task,
+} from './winograd';
 export { linear_forward_task, gemm_task, column_sums_task } from './linear';
 export { relu_forward_task, relu_backward_task } from './eltwise';
 export { lrn_forward_task, lrn_backward_task } from './lrn';

@@ -42,16 +42,19 @@ import {
   adaptiveCaseArb, randint, randn, seedArb, shape4Arb, toFloat32,
 } from '../helpers/random.js';
 import { expectRelativeError, expectWithinSumBound, firstDifference } from './helpers.js';
+import { F2X2_3X3, absMatrices, winogradConv, winogradRoundings } from './winograd-f64.js';
 
 /**
  * The configurations every op is tested on: the fastest build on 1 thread and on 3, and each other
  * build this Node runs on 1 thread (the scalar build's loops and the SIMD build's vectors are
- * separate code: both must equal src/ops).
+ * separate code: both must equal src/ops). All run 3x3 convolutions of stride 1 by Winograd's
+ * F(2x2, 3x3) but one, which runs every convolution directly (im2col and GEMM).
  */
-const CONFIGS: { build: BuildName; threads: number }[] = [
-  { build: RUNNABLE_BUILDS[0], threads: 1 },
-  { build: RUNNABLE_BUILDS[0], threads: 3 },
-  ...RUNNABLE_BUILDS.slice(1).map((build) => ({ build, threads: 1 })),
+const CONFIGS: { build: BuildName; threads: number; winograd: boolean }[] = [
+  { build: RUNNABLE_BUILDS[0], threads: 1, winograd: true },
+  { build: RUNNABLE_BUILDS[0], threads: 3, winograd: true },
+  ...RUNNABLE_BUILDS.slice(1).map((build) => ({ build, threads: 1, winograd: true })),
+  { build: RUNNABLE_BUILDS[0], threads: 3, winograd: false },
 ];
 const backends = CONFIGS.map((c) => createWasmBackendSync(c));
 afterAll(() => {
@@ -86,6 +89,18 @@ function checkConv(backend: WasmBackend, c: ConvCase): void {
   expect(got.y.shape).toEqual([c.N, c.OC, geo.OH, geo.OW]);
   expect(got.y.data).toBeInstanceOf(Float32Array);
   const want = ops.conv2dForward(f64(x), f64(w), b && f64(b), params);
+  if (backend.winograd && c.KH === 3 && c.KW === 3 && c.stride === 1) {
+    // Winograd's F(2x2, 3x3): the bound of its own sums (tests/backend/winograd-f64.ts)
+    const g = backend.conv2dBackward(got.cache, dy);
+    const back = ops.conv2dBackward(want.cache, f64(dy));
+    const abs = winogradConv(abs64(x), abs64(w), b && abs64(b), abs64(dy), params, absMatrices(F2X2_3X3));
+    const n = winogradRoundings(geo, FILTER_CHUNKS);
+    expectWithinSumBound(`${what}: y (Winograd)`, got.y.data, want.y.data, abs.y, n.y);
+    expectWithinSumBound(`${what}: dx (Winograd)`, g.dx.data, back.dx.data, abs.dx, n.dx);
+    expectWithinSumBound(`${what}: dW (Winograd)`, g.dw.data, back.dw.data, abs.dw, n.dw);
+    expectWithinSumBound(`${what}: db`, g.db.data, back.db.data, ops.conv2dBackward(want.cache, abs64(dy)).db.data, 1);
+    return;
+  }
   const wantAbs = ops.conv2dForward(abs64(x), abs64(w), b && abs64(b), params);
   expectWithinSumBound(`${what}: y`, got.y.data, want.y.data, wantAbs.y.data, geo.K + 1);
 
@@ -126,6 +141,32 @@ const EDGE_CONVS: (ConvCase & { why: string })[] = [
   { why: 'OC/G = 1 and 3 groups', N: 2, C: 3, H: 4, W: 5, OC: 3, KH: 2, KW: 2, stride: 1, pad: 0, groups: 3, bias: true, seed: 8 },
 ];
 
+/** 3x3 kernels of stride 1, the convolutions Winograd's F(2x2, 3x3) takes: odd and even outputs, groups, image chunks. */
+const conv3x3Arb: fc.Arbitrary<ConvCase> = fc
+  .record({
+    N: fc.integer({ min: 1, max: 2 * FILTER_CHUNKS + 3 }), groups: fc.integer({ min: 1, max: 3 }),
+    Cg: fc.integer({ min: 1, max: 13 }), OCg: fc.integer({ min: 1, max: 13 }),
+    H: fc.integer({ min: 1, max: 14 }), W: fc.integer({ min: 1, max: 14 }),
+    pad: fc.integer({ min: 0, max: 2 }), bias: fc.boolean(), seed: seedArb,
+  })
+  .map(({ Cg, OCg, H, W, pad, ...c }) => ({
+    ...c, C: Cg * c.groups, OC: OCg * c.groups, KH: 3, KW: 3, stride: 1,
+    // the kernel must fit the padded input
+    H: Math.max(H, 3 - 2 * pad), W: Math.max(W, 3 - 2 * pad), pad,
+  }));
+
+/** Edge cases of the Winograd path's blocking, named. */
+const EDGE_3X3: (ConvCase & { why: string })[] = [
+  { why: 'Cg = 260: the forward product has two K blocks', N: 2, C: 260, H: 5, W: 6, OC: 12, KH: 3, KW: 3, stride: 1, pad: 1, groups: 1, bias: true, seed: 11 },
+  { why: 'OCg = 264: the dx product has two K blocks', N: 2, C: 6, H: 6, W: 5, OC: 264, KH: 3, KW: 3, stride: 1, pad: 1, groups: 1, bias: false, seed: 12 },
+  { why: '289 tiles in one image: a dW product over two K blocks', N: 2, C: 3, H: 34, W: 34, OC: 5, KH: 3, KW: 3, stride: 1, pad: 1, groups: 1, bias: true, seed: 13 },
+  { why: '13x13, as conv3-conv5 of the full-size networks: odd outputs, groups', N: 3, C: 16, H: 13, W: 13, OC: 24, KH: 3, KW: 3, stride: 1, pad: 1, groups: 2, bias: true, seed: 14 },
+  { why: '6x6 and N = 37, as mini: 5 images per chunk, pieces across images', N: 37, C: 8, H: 6, W: 6, OC: 12, KH: 3, KW: 3, stride: 1, pad: 1, groups: 2, bias: true, seed: 15 },
+  { why: '1x1 input, pad 1: one tile, mostly padding', N: 2, C: 3, H: 1, W: 1, OC: 9, KH: 3, KW: 3, stride: 1, pad: 1, groups: 1, bias: true, seed: 16 },
+  { why: 'pad 0 and pad 2', N: 2, C: 4, H: 7, W: 4, OC: 4, KH: 3, KW: 3, stride: 1, pad: 0, groups: 1, bias: true, seed: 17 },
+  { why: 'pad 2, OCg = 1, 3 groups', N: 2, C: 3, H: 3, W: 5, OC: 3, KH: 3, KW: 3, stride: 1, pad: 2, groups: 3, bias: true, seed: 18 },
+];
+
 function checkLinear(backend: WasmBackend, c: { N: number; IN: number; OUT: number; bias: boolean; seed: number }): void {
   const rng = new Rng(c.seed);
   const x = uniform32(rng, [c.N, c.IN]), w = uniform32(rng, [c.OUT, c.IN]), dy = uniform32(rng, [c.N, c.OUT]);
@@ -148,9 +189,10 @@ const bigLinearArb = fc.record({
   bias: fc.boolean(), seed: seedArb,
 });
 
-for (const [index, { build, threads }] of CONFIGS.entries()) {
+for (const [index, { build, threads, winograd }] of CONFIGS.entries()) {
+  const conv = winograd ? '' : ', direct 3x3 convolutions';
   const backend = backends[index];
-  describe(`wasm backend, ${build} build on ${threads} thread(s): conv2d and linear within the float32 bound of their sums`, () => {
+  describe(`wasm backend, ${build} build on ${threads} thread(s)${conv}: conv2d and linear within the float32 bound of their sums`, () => {
 
     it('conv2d forward and backward, small random shapes (groups, stride, padding, rectangular kernels)', () => {
       checkProperty(fc.property(convCaseArb, (c) => checkConv(backend, c)), 60);
@@ -162,6 +204,14 @@ for (const [index, { build, threads }] of CONFIGS.entries()) {
 
     for (const c of EDGE_CONVS) {
       it(`conv2d: ${c.why}`, () => checkConv(backend, c));
+    }
+
+    it('conv2d 3x3 of stride 1 (Winograd on this backend unless direct), larger random shapes', () => {
+      checkProperty(fc.property(conv3x3Arb, (c) => checkConv(backend, c)), 20);
+    });
+
+    for (const c of EDGE_3X3) {
+      it(`conv2d 3x3: ${c.why}`, () => checkConv(backend, c));
     }
 
     it('linear forward and backward, small and larger random shapes (row and column tiles)', () => {
@@ -188,6 +238,7 @@ for (const [index, { build, threads }] of CONFIGS.entries()) {
     });
   });
 
+  if (!winograd) continue; // the direct configuration only differs in convolutions
   describe(`wasm backend, ${build} build on ${threads} thread(s): the other ops`, () => {
 
     it('relu forward and backward equal the reference exactly (ReLU\'(0) = 0)', () => {

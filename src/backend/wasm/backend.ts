@@ -26,6 +26,10 @@
  *   conv dW         (chunk of images, group) into a partial dW per chunk, then the partials added
  *                   in chunk order; chunks are cut from the batch size alone (FILTER_CHUNKS), and
  *                   within a chunk a few images share one product (FILTER_SPAN_PIXELS)
+ *   3x3 conv, stride 1 (conv3-conv5), by Winograd's F(2x2, 3x3) (assembly/winograd.ts):
+ *                   forward by (group, range of 2x2 output tiles); dx by (group, range of whole
+ *                   images), whose overlapping blocks are added in tile order; dW as above, by
+ *                   (chunk of images, group), the chunks' partials added in chunk order
  *   conv db, fc db  ranges of channels, each summed in float64 in a fixed order
  *   fc forward      ranges of outputs, every batch row (each output one dot product of two rows)
  *   fc dx, dW       tiles of rows x columns of the result (each element one GEMM dot product)
@@ -62,6 +66,10 @@ import { type SgdOptions, sgdStep } from '../../train/optimizer.js';
 export const FILTER_CHUNKS = 8;
 /** Pixels (of several images) one conv weight-gradient product reduces over, at most (unless one image has more). */
 const FILTER_SPAN_PIXELS = 1024;
+/** Tiles a Winograd weight-gradient product reduces over, at most (unless one image has more). */
+const WINOGRAD_SPAN_TILES = 256;
+/** Output tiles of a Winograd forward or dx piece, about: 16 products of this many rows each. */
+const WINOGRAD_PIECE_TILES = 64;
 /** Most GEMM rows (pixels, batch rows) in one piece: its packed A stays in L2. */
 const MAX_PIECE_ROWS = 128;
 /** Positions of an H*W plane in one LRN piece (all channels of one image). */
@@ -76,12 +84,20 @@ export interface WasmBackendOptions {
   threads?: number;
   /** Kernel build. Default: the fastest this engine accepts (relaxed SIMD, SIMD, scalar). */
   build?: BuildName;
+  /**
+   * Run 3x3 convolutions of stride 1 by Winograd's F(2x2, 3x3): 2.25 times fewer multiplications,
+   * results within float32 rounding of the direct convolution's. Default true; false runs every
+   * convolution as im2col and GEMM.
+   */
+  winograd?: boolean;
 }
 
 /** A Backend that also releases its threads and memory. */
 export interface WasmBackend extends Backend {
   readonly build: BuildName;
   readonly threads: number;
+  /** Whether 3x3 convolutions of stride 1 run by Winograd's F(2x2, 3x3) (WasmBackendOptions.winograd). */
+  readonly winograd: boolean;
   /** Drops the packed copies of the weights: call after changing any weight array in place. */
   weightsUpdated(): void;
   /**
@@ -113,7 +129,19 @@ const roundUp = (x: number, to: number): number => Math.ceil(x / to) * to;
 /** Floats rounded up to 64 bytes, so that consecutive regions stay aligned (assembly align16). */
 const align16 = (floats: number): number => roundUp(floats, 16);
 
+/**
+ * How Winograd's F(2x2, 3x3) tiles a convolution's output: TH x TW tiles of 2x2 outputs (Q per
+ * image), each reading a 4x4 block of the input zero-padded to PH x PW planes (assembly/winograd.ts).
+ */
+interface WinogradTiles { TH: number; TW: number; Q: number; PH: number; PW: number }
+
+function winogradTiles(geo: ConvGeometry): WinogradTiles {
+  const TH = Math.ceil(geo.OH / 2), TW = Math.ceil(geo.OW / 2);
+  return { TH, TW, Q: TH * TW, PH: 2 * TH + 2, PW: 2 * TW + 2 };
+}
+
 type PackedLayout = 'conv-goi' | 'conv-gio' | 'fc-gio';
+type WinogradLayout = 'winograd-goi' | 'winograd-gio';
 
 /**
  * The backend over an instantiated build and a runner. Prefer createWasmBackend, which makes both.
@@ -137,7 +165,11 @@ export class WasmKernelBackend implements WasmBackend {
    */
   private open: { floor: Ptr; buffers: Set<ArrayBufferLike>; cacheChanged: boolean } | null = null;
 
-  constructor(setup: KernelSetup, private readonly runner: TaskRunner) {
+  /** Whether 3x3 convolutions of stride 1 go through Winograd's F(2x2, 3x3) (WasmBackendOptions.winograd). */
+  readonly winograd: boolean;
+
+  constructor(setup: KernelSetup, private readonly runner: TaskRunner, options: { winograd?: boolean } = {}) {
+    this.winograd = options.winograd ?? true;
     this.kernels = setup.kernels;
     this.alloc = setup.alloc;
     this.start = this.base = setup.alloc.mark();
@@ -414,6 +446,11 @@ export class WasmKernelBackend implements WasmBackend {
     const geo = convGeometry(x.shape, w.shape, params);
     const { N, C, H, W, OC, KH, KW, stride, pad, groups, OH, OW, OCg, K, P } = geo;
     if (b && (b.shape.length !== 1 || b.shape[0] !== OC)) throw new Error(`conv2d: bias must be [${OC}], got ${formatShape(b.shape)}`);
+    const cache: WasmCache = { op: 'conv', x: x as Tensor<Float32Array>, w: w as Tensor<Float32Array>, params };
+    if (this.winogradFits(geo)) {
+      const y = this.scoped(() => this.winogradForward(x.data as Float32Array, w.data as Float32Array, b ? b.data as Float32Array : null, geo));
+      return { y: { data: y as A, shape: [N, OC, OH, OW] }, cache };
+    }
     const y = this.scoped(() => {
       const wPacked = this.packedWeights(w.data as Float32Array, 'conv-goi', OCg, K, groups);
       const yPtr = this.result(N * OC * P);
@@ -426,7 +463,6 @@ export class WasmKernelBackend implements WasmBackend {
         [xPtr, C, H, W, OC, KH, KW, stride, pad, groups, OH, OW, wPacked, bias, yPtr, rows]);
       return this.deliver(yPtr, N * OC * P);
     });
-    const cache: WasmCache = { op: 'conv', x: x as Tensor<Float32Array>, w: w as Tensor<Float32Array>, params };
     return { y: { data: y as A, shape: [N, OC, OH, OW] }, cache };
   }
 
@@ -442,7 +478,7 @@ export class WasmKernelBackend implements WasmBackend {
       throw new Error(`conv2d backward: dy is ${formatShape(dy.shape)}, expected [${N}, ${OC}, ${OH}, ${OW}]`);
     }
     if (!isF32(dy.data)) throw new Error('conv2d backward: dy is float64 but the forward ran in float32');
-    const out = this.scoped(() => {
+    const out = this.scoped(() => this.winogradFits(geo) ? this.winogradBackward(x.data, w.data, dy.data as Float32Array, geo) : (() => {
       const wPackedT = this.packedWeights(w.data, 'conv-gio', OCg, K, groups);
       const dxPtr = this.result(N * C * H * W), dwPtr = this.result(OC * K), dbPtr = this.result(OC);
       const xPtr = this.copyIn(x.data);
@@ -468,12 +504,108 @@ export class WasmKernelBackend implements WasmBackend {
       const per = Math.max(1, Math.ceil(OC / (4 * this.runner.threads)));
       this.run('conv2d_bias_grad_task', Math.ceil(OC / per), scratch, [dyPtr, N, OC, P, dbPtr, per]);
       return { dx: this.deliver(dxPtr, N * C * H * W), dw: this.deliver(dwPtr, OC * K), db: this.deliver(dbPtr, OC) };
-    });
+    })());
     return {
       dx: { data: out.dx as A, shape: [N, C, H, W] },
       dw: { data: out.dw as A, shape: [...w.shape] },
       db: { data: out.db as A, shape: [OC] },
     };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Winograd's F(2x2, 3x3) for 3x3 convolutions of stride 1 (assembly/winograd.ts).
+
+  private winogradFits(geo: ConvGeometry): boolean {
+    return this.winograd && geo.KH === 3 && geo.KW === 3 && geo.stride === 1;
+  }
+
+  /**
+   * U = G g G^T of every group's filters, each of the 16 coordinates packed as a GEMM B operand,
+   * made on first use and kept until weightsUpdated (as packedWeights):
+   *   winograd-goi   U[xi] [OCg, Cg] as B = U[xi]^T (forward: M = V U^T)
+   *   winograd-gio   U[xi] [OCg, Cg] as B = U[xi]   (dx: dV = dM U)
+   */
+  private winogradWeights(w: Float32Array, layout: WinogradLayout, OCg: number, Cg: number, groups: number): Ptr {
+    const perXi = layout === 'winograd-goi' ? packedBSize(OCg, Cg) : packedBSize(Cg, OCg);
+    return this.cachedWeights(w, `${layout}/${groups}`, 16 * groups * perXi, (out) => {
+      const src = this.alloc.allocFrom(w);
+      const u = this.alloc.alloc(16 * OCg * Cg);
+      for (let g = 0; g < groups; g++) {
+        this.kernels.winogradFilterTransform(src + g * OCg * Cg * 9 * 4, OCg, Cg, u);
+        this.kernels.flushSubnormals(u, 16 * OCg * Cg);
+        for (let xi = 0; xi < 16; xi++) {
+          const s = u + xi * OCg * Cg * 4, o = out + (g * 16 + xi) * perXi * 4;
+          if (layout === 'winograd-goi') this.kernels.packB({ from: 'goi', n: OCg, k: Cg, src: s, out: o });
+          else this.kernels.packB({ from: 'gio', n: Cg, k: OCg, src: s, out: o });
+        }
+      }
+    });
+  }
+
+  /** The input, zero-padded into planes of whole tiles (pad_planes_task): [N, C, PH, PW]. */
+  private winogradPadInput(x: Float32Array, geo: ConvGeometry, tiles: WinogradTiles, scratch: [Ptr, number]): Ptr {
+    const { N, C, H, W, pad } = geo;
+    const { PH, PW } = tiles;
+    return this.padPlanes(this.place(x), N * C, H, W, pad, PH, PW, scratch);
+  }
+
+  private padPlanes(src: Ptr, planes: number, H: number, W: number, pad: number, PH: number, PW: number, scratch: [Ptr, number]): Ptr {
+    const dst = this.alloc.alloc(planes * PH * PW);
+    const per = Math.max(1, Math.ceil(planes / (4 * this.runner.threads)));
+    this.run('pad_planes_task', Math.ceil(planes / per), scratch, [src, planes, H, W, pad, pad, PH, PW, dst, per]);
+    return dst;
+  }
+
+  private winogradForward(x: Float32Array, w: Float32Array, b: Float32Array | null, geo: ConvGeometry): Float32Array {
+    const { N, C, OC, groups, OH, OW, Cg, OCg } = geo;
+    const tiles = winogradTiles(geo);
+    const { TH, TW, PH, PW, Q } = tiles;
+    const uPacked = this.winogradWeights(w, 'winograd-goi', OCg, Cg, groups);
+    const yPtr = this.result(N * OC * OH * OW);
+    const bias = b ? this.place(b) : 0;
+    const T = N * Q;
+    // pieces of about WINOGRAD_PIECE_TILES tiles, and a few per thread
+    const pieces = Math.max(Math.ceil(T / WINOGRAD_PIECE_TILES), Math.ceil((3 * this.runner.threads) / groups));
+    const rows = Math.min(roundUp(T, GEMM_MR), roundUp(Math.ceil(T / pieces), GEMM_MR));
+    const scratch = this.scratch(16 * align16(packedASize(rows, Cg)) + 16 * rows * OCg);
+    const xp = this.winogradPadInput(x, geo, tiles, scratch);
+    this.run('winograd_forward_task', groups * Math.ceil(T / rows), scratch,
+      [xp, N, C, PH, PW, OC, groups, TH, TW, OH, OW, uPacked, bias, yPtr, rows]);
+    return this.deliver(yPtr, N * OC * OH * OW);
+  }
+
+  private winogradBackward(x: Float32Array, w: Float32Array, dy: Float32Array, geo: ConvGeometry): { dx: Float32Array; dw: Float32Array; db: Float32Array } {
+    const { N, C, H, W, OC, pad, groups, OH, OW, Cg, OCg } = geo;
+    const tiles = winogradTiles(geo);
+    const { TH, TW, PH, PW, Q } = tiles;
+    const uPackedT = this.winogradWeights(w, 'winograd-gio', OCg, Cg, groups);
+    const dxPtr = this.result(N * C * H * W), dwPtr = this.result(OC * Cg * 9), dbPtr = this.result(OC);
+    // dx pieces: whole images, about WINOGRAD_PIECE_TILES tiles, a few per thread
+    const images = Math.max(1, Math.min(Math.ceil(WINOGRAD_PIECE_TILES / Q), Math.floor((N * groups) / (3 * this.runner.threads))));
+    const mt = images * Q;
+    // dW: chunks of images as the direct dW, products over `span` images' tiles
+    const imagesPerChunk = Math.ceil(N / FILTER_CHUNKS);
+    const chunks = Math.ceil(N / imagesPerChunk);
+    const span = Math.max(1, Math.min(imagesPerChunk, Math.floor(WINOGRAD_SPAN_TILES / Q)));
+    const S = span * Q;
+    const scratch = this.scratch(Math.max(
+      16 * align16(packedASize(mt, OCg)) + 16 * align16(mt * Cg) + images * PH * PW * Cg, // dx: dM packed, dV, padded dx
+      16 * align16(packedASize(OCg, S)) + 16 * align16(packedBSize(Cg, S)) + align16(PH * PW), // dW: dM^T, V packed, a zero plane
+    ));
+    const dyIn = this.place(dy);
+    const dyp = OH % 2 === 0 && OW % 2 === 0 ? dyIn : this.padPlanes(dyIn, N * OC, OH, OW, 0, 2 * TH, 2 * TW, scratch);
+    this.run('winograd_backward_data_task', groups * Math.ceil(N / images), scratch,
+      [dyp, N, C, H, W, pad, OC, groups, TH, TW, uPackedT, dxPtr, images]);
+    const xp = this.winogradPadInput(x, geo, tiles, scratch);
+    const partials = this.alloc.alloc(chunks * 16 * OC * Cg);
+    this.run('winograd_backward_filter_task', chunks * groups, scratch,
+      [xp, dyp, N, C, OC, groups, TH, TW, imagesPerChunk, span, partials]);
+    if (chunks > 1) this.sum(partials, chunks, 16 * OC * Cg, partials, scratch);
+    const perOut = Math.max(1, Math.ceil(OC / (4 * this.runner.threads)));
+    this.run('winograd_filter_grad_task', Math.ceil(OC / perOut), scratch, [partials, OC, Cg, groups, dwPtr, perOut]);
+    const per = Math.max(1, Math.ceil(OC / (4 * this.runner.threads)));
+    this.run('conv2d_bias_grad_task', Math.ceil(OC / per), scratch, [dyIn, N, OC, OH * OW, dbPtr, per]);
+    return { dx: this.deliver(dxPtr, N * C * H * W), dw: this.deliver(dwPtr, OC * Cg * 9), db: this.deliver(dbPtr, OC) };
   }
 
   /** out = src[0] + src[1] + ... (count arrays of len floats), in that order, cut into ranges. */
@@ -784,7 +916,7 @@ export async function createWasmBackend(options: WasmBackendOptions & { from?: W
   if (options.from) {
     if ((options.threads ?? 1) !== 1) throw new Error('createWasmBackend: threads need Node (node-pool.ts); pass threads: 1');
     const setup = await setUpKernels(options.from.build, options.from.source);
-    const backend = new WasmKernelBackend(setup, new InlineRunner(setup.kernels));
+    const backend = new WasmKernelBackend(setup, new InlineRunner(setup.kernels), { winograd: options.winograd });
     backend.warmUp();
     return backend;
   }

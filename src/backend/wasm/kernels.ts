@@ -135,10 +135,11 @@ interface RawExports {
     OH: number, OW: number, p0: number, m: number, out: Ptr, pbuf: Ptr,
   ): void;
   im2col_pad_size(C: number, H: number, W: number, KH: number, stride: number, pad: number, OW: number, p0: number, m: number): number;
+  winograd_filter_transform(w: Ptr, OCg: number, Cg: number, u: Ptr): void;
 }
 
 /**
- * The task kernels (assembly/conv.ts, linear.ts, eltwise.ts, lrn.ts, pool.ts): each computes piece `task` of a layer with a
+ * The task kernels (assembly/conv.ts, winograd.ts, linear.ts, eltwise.ts, lrn.ts, pool.ts): each computes piece `task` of a layer with a
  * private `scratch` region; their further arguments are listed, by name, beside each call in
  * backend.ts and documented in assembly/. All are numbers (pointers, sizes, flags as 0/1).
  */
@@ -146,6 +147,7 @@ export const TASK_KERNELS = [
   'conv2d_forward_task', 'conv2d_backward_data_task', 'conv2d_backward_filter_task', 'conv2d_bias_grad_task',
   'f32_sum_task', 'linear_forward_task', 'gemm_task', 'column_sums_task', 'relu_forward_task', 'relu_backward_task',
   'lrn_forward_task', 'lrn_backward_task', 'maxpool_forward_task', 'maxpool_backward_task', 'sgd_update_task',
+  'pad_planes_task', 'winograd_forward_task', 'winograd_backward_data_task', 'winograd_backward_filter_task', 'winograd_filter_grad_task',
 ] as const;
 export type TaskKernel = (typeof TASK_KERNELS)[number];
 /** The most arguments a task kernel takes after (task, scratch). */
@@ -155,6 +157,7 @@ type TaskFunction = (task: number, scratch: Ptr, ...args: number[]) => void;
 const RAW_EXPORT_NAMES: (keyof RawExports)[] = [
   'kernel_isa', 'heap_base', 'f32_gemm', 'f32_gemm_4x8_peak', 'x32_packw_gemm_goi_x8', 'x32_packw_gemm_gio_x8',
   'x32_packx_4x', 'x32_packx_4x_t', 'im2col', 'col2im', 'flush_subnormals', 'has_subnormals', 'im2col_packx_4x', 'im2col_pad_size',
+  'winograd_filter_transform',
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -362,6 +365,14 @@ export class Kernels {
   /** Runs piece `task` of a task kernel with the given scratch region and arguments (see TASK_KERNELS). */
   runTask(kernel: TaskKernel, task: number, scratch: Ptr, args: readonly number[]): void {
     this.tasks[kernel](task, scratch, ...args);
+  }
+
+  /**
+   * Winograd's filter transform U = G g G^T (assembly/winograd.ts) of one group's 3x3 filters:
+   * w [OCg, Cg, 3, 3] -> u [16][OCg][Cg].
+   */
+  winogradFilterTransform(w: Ptr, OCg: number, Cg: number, u: Ptr): void {
+    this.raw.winograd_filter_transform(w, OCg, Cg, u);
   }
 
   /** Sets every subnormal of `count` floats at `x` to zero of the same sign. */

@@ -15,7 +15,7 @@ export function createWasmBackendSync(options: WasmBackendOptions & { warmUp?: b
   if (!(Number.isInteger(threads) && threads >= 1)) throw new Error(`wasm backend: threads must be a positive integer, got ${threads}`);
   const setup = loadKernels({ build: options.build, memory: createMemory({ initialBytes: 16 * 2 ** 20 }) });
   const runner = threads > 1 ? new WorkerPool(setup.kernels, threads) : new InlineRunner(setup.kernels);
-  const backend = new WasmKernelBackend(setup, runner);
+  const backend = new WasmKernelBackend(setup, runner, { winograd: options.winograd });
   if (options.warmUp ?? true) backend.warmUp();
   return backend;
 }
