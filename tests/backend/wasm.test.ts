@@ -23,7 +23,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import fc from 'fast-check';
 import { FILTER_CHUNKS, SGD_CHUNK, type WasmBackend, createWasmBackend } from '../../src/backend/wasm/backend.js';
 import { residentTrainingState, sgdStep } from '../../src/train/optimizer.js';
@@ -31,7 +31,7 @@ import { loadKernels, readKernelBytes } from '../../src/backend/wasm/node-loader
 import { WorkerPool } from '../../src/backend/wasm/node-pool.js';
 import type { Worker } from 'node:worker_threads';
 import { createWasmBackendSync } from '../../src/backend/wasm/node-backend.js';
-import { type BuildName, createMemory } from '../../src/backend/wasm/kernels.js';
+import { type BuildName, type Kernels, createMemory } from '../../src/backend/wasm/kernels.js';
 import { RUNNABLE_BUILDS } from '../kernels/harness.js';
 import * as ops from '../../src/ops/index.js';
 import { convGeometry } from '../../src/ops/conv2d.js';
@@ -446,6 +446,49 @@ describe('wasm backend: packed weights, errors, threads', () => {
     })).toThrow('in the body');
     expect(onMemory(backend.reluForward(x).y), 'the failed scope was closed').toBe(false);
     expect(backend.scope(() => backend.reluForward(x).y.data.byteOffset), 'and its memory reclaimed').toBe(offsets[0]);
+  });
+
+  it('scope(): weights packed inside a scope stay packed after it, below the memory it reclaims', () => {
+    const backend = createWasmBackendSync({ threads: 2 });
+    try {
+      const kernels = (backend as unknown as { kernels: Kernels }).kernels;
+      const packs = vi.spyOn(kernels, 'packB'), transforms = vi.spyOn(kernels, 'winogradFilterTransform');
+      const rng = new Rng(8);
+      const x = uniform32(rng, [2, 4, 9, 9]);
+      const w5 = uniform32(rng, [6, 4, 5, 5]), w3 = uniform32(rng, [8, 6, 3, 3]), fc = uniform32(rng, [5, 8 * 81]);
+      // a direct 5x5 convolution, a Winograd 3x3 one and an fc forward (its weights copied as stored)
+      const run = (): { y: Float32Array; at: number } => backend.scope(() => {
+        const a = backend.conv2dForward(x, w5, null, { stride: 1, pad: 2, groups: 1 }).y;
+        const b = backend.conv2dForward(a, w3, null, { stride: 1, pad: 1, groups: 1 }).y;
+        const y = backend.linearForward({ data: b.data, shape: [2, 8 * 81] }, fc, null).y;
+        return { y: y.data.slice(), at: a.data.byteOffset };
+      });
+      const first = run();
+      const packed = packs.mock.calls.length;
+      expect(packed, 'the first scope packs the 5x5 weights').toBeGreaterThan(0);
+      expect(transforms.mock.calls.length, 'and transforms the 3x3 ones').toBe(1);
+      const second = run(), third = run();
+      expect(packs.mock.calls.length, 'the next scopes pack nothing').toBe(packed);
+      expect(transforms.mock.calls.length).toBe(1);
+      expect(firstDifference(second.y, first.y), 'moved, the packed weights give the same bits').toBeNull();
+      expect(firstDifference(third.y, first.y)).toBeNull();
+      expect(third.at, 'the memory above the packed weights is reused scope after scope').toBe(second.at);
+      // dropped inside a scope, then packed again in it: kept as well
+      backend.scope(() => {
+        backend.weightsUpdated();
+        backend.conv2dForward(x, w5, null, { stride: 1, pad: 2, groups: 1 });
+      });
+      const again = packs.mock.calls.length;
+      expect(again).toBeGreaterThan(packed);
+      expect(firstDifference(run().y, first.y)).toBeNull();
+      expect(transforms.mock.calls.length, 'the 3x3 weights, dropped, were transformed again').toBe(2);
+      const before = packs.mock.calls.length;
+      expect(firstDifference(run().y, first.y)).toBeNull();
+      expect(packs.mock.calls.length).toBe(before);
+      expect(again).toBeLessThan(before); // the 3x3 weights were packed in the run after the drop
+    } finally {
+      backend.dispose();
+    }
   });
 
   it('the fc forward has the same bits in the scalar and the SIMD build (same order of sums)', () => {

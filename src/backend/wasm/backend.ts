@@ -156,14 +156,15 @@ export class WasmKernelBackend implements WasmBackend {
   private start: Ptr;
   /** Regions handed out by allocateResident: [buffer object of the views, first byte, end]. */
   private readonly resident: { buffer: ArrayBufferLike; begin: Ptr; end: Ptr }[] = [];
-  private packed = new Map<Float32Array, Map<string, Ptr>>();
+  /** Derived copies of weights (packed, transformed, stored), by array and layout: where and how many floats. */
+  private packed = new Map<Float32Array, Map<string, { ptr: Ptr; floats: number }>>();
   private packedBytes = 0;
   private disposed = false;
   /**
    * The open scope (see scope()): the base when it opened, the buffer objects of the views it
-   * handed out, and whether the weight cache changed inside it.
+   * handed out, whether weights were packed inside it, and whether the cache was emptied.
    */
-  private open: { floor: Ptr; buffers: Set<ArrayBufferLike>; cacheChanged: boolean } | null = null;
+  private open: { floor: Ptr; buffers: Set<ArrayBufferLike>; packedInside: boolean; cleared: boolean } | null = null;
 
   /** Whether 3x3 convolutions of stride 1 go through Winograd's F(2x2, 3x3) (WasmBackendOptions.winograd). */
   readonly winograd: boolean;
@@ -220,7 +221,7 @@ export class WasmKernelBackend implements WasmBackend {
     this.packed.clear();
     this.packedBytes = 0;
     if (this.open) {
-      this.open.cacheChanged = true; // the scope's results stay: the memory is reclaimed when it closes
+      this.open.cleared = true; // the scope's results stay: the memory is reclaimed when it closes
       return;
     }
     this.base = this.start;
@@ -281,21 +282,38 @@ export class WasmKernelBackend implements WasmBackend {
   scope<T>(body: () => T): T {
     if (this.disposed) throw new Error('wasm backend: used after dispose()');
     if (this.open) return body();
-    const open = (this.open = { floor: this.base, buffers: new Set<ArrayBufferLike>(), cacheChanged: false });
+    const open = (this.open = { floor: this.base, buffers: new Set<ArrayBufferLike>(), packedInside: false, cleared: false });
     try {
       return body();
     } finally {
       this.open = null;
-      if (open.cacheChanged) {
-        // weights were packed above (or dropped below) the scope's tensors: start the cache afresh
-        this.packed.clear();
-        this.packedBytes = 0;
-        this.base = this.start;
-      } else {
-        this.base = open.floor;
-      }
+      // Weights packed inside the scope lie among its tensors: keep them, moved down to where the
+      // scope began (or to the start of the cache, when the scope dropped the older copies).
+      const floor = open.cleared ? this.start : open.floor;
+      this.base = open.packedInside ? this.keepPackedFrom(open.floor, floor) : floor;
       this.alloc.reset(this.base);
     }
+  }
+
+  /**
+   * Moves the cached copies at or above `from` down to `to`, in address order (each to a lower or
+   * the same address: a memmove never overwrites one not yet moved), and returns the first byte
+   * past them. A scope that packs weights thus leaves them packed for the next one: repeated
+   * inference (batches of a folder, one image after another) packs its weights once.
+   */
+  private keepPackedFrom(from: Ptr, to: Ptr): Ptr {
+    const above = [...this.packed.values()]
+      .flatMap((byKey) => [...byKey].map(([key, entry]) => ({ byKey, key, entry })))
+      .filter(({ entry }) => entry.ptr >= from)
+      .sort((a, b) => a.entry.ptr - b.entry.ptr);
+    const bytes = new Uint8Array(this.alloc.memory.buffer);
+    let at = to;
+    for (const { byKey, key, entry } of above) {
+      bytes.copyWithin(at, entry.ptr, entry.ptr + entry.floats * 4);
+      byKey.set(key, { ptr: at, floats: entry.floats });
+      at += roundUp(entry.floats * 4, 64); // the allocator's alignment
+    }
+    return at;
   }
 
   /**
@@ -393,7 +411,7 @@ export class WasmKernelBackend implements WasmBackend {
   /** The cache of derived weights, by array identity and `key`: `fill` writes `floats` floats at `out` on a miss. */
   private cachedWeights(w: Float32Array, key: string, floats: number, fill: (out: Ptr) => void): Ptr {
     const hit = this.packed.get(w)?.get(key);
-    if (hit !== undefined) return hit;
+    if (hit !== undefined) return hit.ptr;
     const bytes = floats * 4;
     if (this.packedBytes + bytes > WEIGHT_CACHE_BYTES) this.weightsUpdated();
     this.alloc.reset(this.base);
@@ -403,10 +421,10 @@ export class WasmKernelBackend implements WasmBackend {
     this.alloc.reset(top);
     this.base = top;
     this.packedBytes += bytes;
-    if (this.open) this.open.cacheChanged = true;
+    if (this.open) this.open.packedInside = true;
     let forArray = this.packed.get(w);
     if (!forArray) this.packed.set(w, (forArray = new Map()));
-    forArray.set(key, out);
+    forArray.set(key, { ptr: out, floats });
     return out;
   }
 
