@@ -491,6 +491,23 @@ describe('wasm backend: packed weights, errors, threads', () => {
     }
   });
 
+  it('Winograd convolutions have the same bits in the scalar and the SIMD build (same transforms, same order of sums)', () => {
+    const scalar = backends.find((b) => b.build === 'scalar'), simd = backends.find((b) => b.build === 'simd');
+    if (!scalar || !simd) throw new Error('this Node runs neither the scalar nor the simd build');
+    // channel counts that are and are not multiples of 4 (vector lanes, then the per-lane tail)
+    for (const [N, C, H, OC, pad, groups] of [[3, 8, 6, 12, 1, 2], [2, 5, 7, 7, 1, 1], [2, 6, 13, 18, 2, 3]]) {
+      const rng = new Rng(N * 100 + C);
+      const x = uniform32(rng, [N, C, H, H]), w = uniform32(rng, [OC, C / groups, 3, 3]), b = uniform32(rng, [OC]);
+      const params = { stride: 1, pad, groups };
+      const [s, v] = [scalar, simd].map((be) => {
+        const f = be.conv2dForward(x, w, b, params);
+        const g = be.conv2dBackward(f.cache, uniform32(new Rng(7), [...f.y.shape]));
+        return [f.y.data, g.dx.data, g.dw.data];
+      });
+      for (let i = 0; i < 3; i++) expect(firstDifference(v[i], s[i]), `${['y', 'dx', 'dw'][i]} of case ${[N, C, H, OC, pad, groups]}`).toBeNull();
+    }
+  });
+
   it('the fc forward has the same bits in the scalar and the SIMD build (same order of sums)', () => {
     const scalar = backends.find((b) => b.build === 'scalar'), simd = backends.find((b) => b.build === 'simd');
     if (!scalar || !simd) throw new Error('this Node runs neither the scalar nor the simd build');
