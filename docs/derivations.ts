@@ -6,6 +6,8 @@
  *        dL/dx_j ~ (L(x + h e_j) - L(x - h e_j)) / 2h,   L(x) = sum_i dy_i * y_i(x), dy random
  *      which needs nothing but the forward pass, so it also checks the derivation itself;
  *   2. against the backward pass in src/ops (lrnBackward, maxPoolBackward, conv2dBackward).
+ * Winograd's F(2x2, 3x3), which src/ops does not use (the WebAssembly kernels do), is checked on one
+ * tile: against the correlation it replaces, and its gradients against central differences.
  *
  * Errors are |a - b| / max(1, |a|, |b|), Caffe's gradient checker's measure: relative for large
  * values, absolute for small ones. One line per check; exit status 1 if any fails.
@@ -25,7 +27,7 @@ import { Rng } from '../src/rng.js';
 import { type Tensor, formatShape, sizeOf } from '../src/tensor.js';
 
 export interface CheckResult {
-  op: 'lrn' | 'maxpool' | 'conv2d';
+  op: 'lrn' | 'maxpool' | 'conv2d' | 'winograd';
   /** The configuration: convention, shapes. */
   config: string;
   /** What was compared with what. */
@@ -346,16 +348,79 @@ function convChecks(rng: Rng): CheckResult[] {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Winograd's F(2x2, 3x3), one tile and one pair of channels (the page's last section).
+
+type Mat = number[][];
+const BT: Mat = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]];
+const G: Mat = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]];
+const AT: Mat = [[1, 1, 1, 0], [0, 1, -1, -1]];
+const T = (a: Mat): Mat => a[0].map((_, j) => a.map((row) => row[j]));
+const mm = (a: Mat, b: Mat): Mat => a.map((row) => b[0].map((_, j) => row.reduce((acc, v, k) => acc + v * b[k][j], 0)));
+const had = (a: Mat, b: Mat): Mat => a.map((row, i) => row.map((v, j) => v * b[i][j]));
+const toMat = (v: ArrayLike<number>, rows: number, cols: number): Mat => Array.from({ length: rows }, (_, i) => Array.from({ length: cols }, (_, j) => v[i * cols + j]));
+const flat = (m: Mat): number[] => m.flat();
+
+/** y = A^T [ (G g G^T) (.) (B^T d B) ] A: the 2x2 outputs of a 3x3 filter g on a 4x4 block d. */
+export function winogradTile(d: Mat, g: Mat): Mat {
+  return mm(mm(AT, had(mm(mm(G, g), T(G)), mm(mm(BT, d), T(BT)))), T(AT));
+}
+
+/** The same 2x2 outputs by the definition: y[i][j] = sum_{u,v} d[i+u][j+v] g[u][v]. */
+function correlateTile(d: Mat, g: Mat): Mat {
+  return [0, 1].map((i) => [0, 1].map((j) => {
+    let acc = 0;
+    for (let u = 0; u < 3; u++) for (let v = 0; v < 3; v++) acc += d[i + u][j + v] * g[u][v];
+    return acc;
+  }));
+}
+
+/**
+ * The gradients of winogradTile as the page derives them, each step's adjoint in reverse order:
+ *   dM = A dY A^T;  dd = B [ (G g G^T) (.) dM ] B^T;  dg = G^T [ (B^T d B) (.) dM ] G
+ * With `wrong`, dd applies the forward transform again (B^T ... B) instead of its transpose.
+ */
+export function winogradTileGradients(d: Mat, g: Mat, dY: Mat, wrong = false): { dd: Mat; dg: Mat } {
+  const dM = mm(mm(T(AT), dY), AT);
+  const U = mm(mm(G, g), T(G)), V = mm(mm(BT, d), T(BT));
+  const dV = had(U, dM);
+  const dd = wrong ? mm(mm(BT, dV), T(BT)) : mm(mm(T(BT), dV), BT);
+  return { dd, dg: mm(mm(T(G), had(V, dM)), G) };
+}
+
+function winogradChecks(rng: Rng): CheckResult[] {
+  const out: CheckResult[] = [];
+  // one dimension, F(2, 3): four products instead of six
+  const d1 = uniform(rng, [4], -1, 1).data, g1 = uniform(rng, [3], -1, 1).data;
+  const m1 = (d1[0] - d1[2]) * g1[0];
+  const m2 = (d1[1] + d1[2]) * (g1[0] + g1[1] + g1[2]) / 2;
+  const m3 = (d1[2] - d1[1]) * (g1[0] - g1[1] + g1[2]) / 2;
+  const m4 = (d1[1] - d1[3]) * g1[2];
+  const direct1 = [d1[0] * g1[0] + d1[1] * g1[1] + d1[2] * g1[2], d1[1] * g1[0] + d1[2] * g1[1] + d1[3] * g1[2]];
+  out.push(check('winograd', 'F(2, 3), d [4] g [3]', 'y: m1 + m2 + m3, m2 - m3 - m4 vs the correlation', [m1 + m2 + m3, m2 - m3 - m4], direct1, TOL_EXACT));
+  // two dimensions, one tile
+  const config = 'F(2x2, 3x3), d [4, 4] g [3, 3]';
+  const d = uniform(rng, [16], -1, 1).data, g = uniform(rng, [9], -1, 1).data, dY = uniform(rng, [4], -1, 1).data;
+  const tileOf = (dv: ArrayLike<number>, gv: ArrayLike<number>): number[] => flat(winogradTile(toMat(dv, 4, 4), toMat(gv, 3, 3)));
+  out.push(check('winograd', config, 'y: A^T [(G g G^T) (.) (B^T d B)] A vs the correlation', tileOf(d, g), flat(correlateTile(toMat(d, 4, 4), toMat(g, 3, 3))), TOL_EXACT));
+  const grads = winogradTileGradients(toMat(d, 4, 4), toMat(g, 3, 3), toMat(dY, 2, 2));
+  out.push(check('winograd', config, 'dd: B [U (.) A dY A^T] B^T vs central differences', flat(grads.dd), centralDifferences((v) => tileOf(v, g), d, dY), TOL_NUMERIC));
+  out.push(check('winograd', config, 'dg: G^T [V (.) A dY A^T] G vs central differences', flat(grads.dg), centralDifferences((v) => tileOf(d, v), g, dY), TOL_NUMERIC));
+  const wrong = winogradTileGradients(toMat(d, 4, 4), toMat(g, 3, 3), toMat(dY, 2, 2), true);
+  out.push(check('winograd', config, 'dd with the forward transform B^T [..] B instead of its transpose vs central differences', flat(wrong.dd), centralDifferences((v) => tileOf(v, g), d, dY), 1e-3, 'differ'));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
 
 /** Every check, from a fixed seed. */
 export function runChecks(seed = 2012): CheckResult[] {
   const rng = new Rng(seed);
-  return [...lrnChecks(rng), ...maxPoolChecks(rng), ...convChecks(rng)];
+  return [...lrnChecks(rng), ...maxPoolChecks(rng), ...convChecks(rng), ...winogradChecks(rng)];
 }
 
 export function formatCheck(r: CheckResult): string {
   const relation = r.expect === 'agree' ? `< ${r.tolerance.toExponential(0)}` : `> ${r.tolerance.toExponential(0)}: the check catches this mistake`;
-  return `${r.ok ? 'ok  ' : 'FAIL'}  ${r.op.padEnd(7)}  ${r.config}  |  ${r.what}: max error ${r.error.toExponential(1)} (want ${relation})`;
+  return `${r.ok ? 'ok  ' : 'FAIL'}  ${r.op.padEnd(8)}  ${r.config}  |  ${r.what}: max error ${r.error.toExponential(1)} (want ${relation})`;
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {

@@ -25,8 +25,14 @@ describe('docs/derivations.ts', () => {
       expect(mine.some((r) => r.what.includes('central differences') && r.expect === 'agree'), op).toBe(true);
       expect(mine.some((r) => /vs (lrnBackward|maxPoolBackward|conv2dBackward)$/.test(r.what)), op).toBe(true);
     }
-    // The deliberately wrong LRN gradient (no cross-channel term) is caught in every convention.
-    expect(results.filter((r) => r.expect === 'differ' && r.ok)).toHaveLength(3);
+    // The deliberately wrong LRN gradient (no cross-channel term) is caught in every convention,
+    // and Winograd's input gradient with the forward transform in place of its transpose.
+    expect(results.filter((r) => r.op === 'lrn' && r.expect === 'differ' && r.ok)).toHaveLength(3);
+    expect(results.filter((r) => r.op === 'winograd' && r.expect === 'differ' && r.ok)).toHaveLength(1);
+    // Winograd's tile: the forward against the correlation, both gradients against central differences.
+    for (const what of ['y: ', 'dd: ', 'dg: ']) {
+      expect(results.some((r) => r.op === 'winograd' && r.expect === 'agree' && r.what.startsWith(what)), what).toBe(true);
+    }
     // The conv checks cover dx, dW and db.
     for (const g of ['dx', 'dw', 'db']) expect(results.some((r) => r.op === 'conv2d' && r.what.startsWith(`${g}: `))).toBe(true);
   });
