@@ -50,6 +50,16 @@ import { align16, packedASize, packedBSize } from './conv';
 /** Coordinates of the transformed tile: 4x4. */
 const XI: i32 = 16;
 
+/**
+ * Floats from one coordinate's buffer to the next (of the 16 a pass keeps side by side): rounded
+ * up to 64 bytes, plus 64. The transforms touch all 16 at the same offset; a power-of-two distance
+ * (a buffer of 64 tiles x 128 channels is 32 KB) would map them onto the same cache sets.
+ */
+// @ts-ignore: decorator
+@inline function spaced(floats: usize): usize {
+  return align16(floats) + 16;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Packed operand addresses (the layouts of pack.ts).
 
@@ -438,7 +448,7 @@ export function pad_planes_task(
  *   uPacked   per group, per xi, U[xi] ([OCg, Cg]) packed as B from 'goi': packedBSize(OCg, Cg) floats each
  *   bias      OC floats, or 0
  *   y         [N, OC, OH, OW]
- *   scratch   16*align16(packedASize(rows, Cg)) + 16*rows*OCg floats
+ *   scratch   16*spaced(packedASize(rows, Cg)) + 16*spaced(rows*OCg) floats
  */
 export function winograd_forward_task(
   task: i32, scratch: usize,
@@ -448,9 +458,9 @@ export function winograd_forward_task(
   const Cg = C / groups, OCg = OC / groups, Q = TH * TW, T = N * Q;
   const g = task % groups, t0 = (task / groups) * rows;
   const m = min(rows, T - t0);
-  const vs = align16(packedASize(rows, Cg)) << 2; // bytes between the packed V[xi]
+  const vs = spaced(packedASize(rows, Cg)) << 2; // bytes between the packed V[xi]
   const v = scratch, mb = scratch + <usize>XI * vs;
-  const ms = <usize>rows * OCg << 2; // bytes between the M[xi]
+  const ms = spaced(<usize>rows * OCg) << 2; // bytes between the M[xi]
   const plane = <usize>PH * PW << 2, rs = <usize>PW << 2;
 
   packTiles(xp, t0, m, Q, TW, C, g * Cg, Cg, plane, rs, v, vs, false);
@@ -530,7 +540,7 @@ function products(m: i32, n: i32, k: i32, a: usize, as: usize, b: usize, bs: usi
  *   dyp       dy padded to [N, OC, 2*TH, 2*TW] (dy itself when OH and OW are even)
  *   uPackedT  per group, per xi, U[xi] ([OCg, Cg]) packed as B from 'gio': packedBSize(Cg, OCg) floats each
  *   dx        [N, C, H, W]; the piece overwrites its images and group
- *   scratch   16*align16(packedASize(images*Q, OCg)) + 16*align16(images*Q*Cg) + images*PH*PW*Cg floats
+ *   scratch   16*spaced(packedASize(images*Q, OCg)) + 16*spaced(images*Q*Cg) + images*PH*PW*Cg floats
  */
 export function winograd_backward_data_task(
   task: i32, scratch: usize,
@@ -541,8 +551,8 @@ export function winograd_backward_data_task(
   const g = task % groups, n0 = (task / groups) * images, n1 = min(N, n0 + images);
   const mt = (n1 - n0) * Q;
   const PH = 2 * TH + 2, PW = 2 * TW + 2;
-  const as = align16(packedASize(images * Q, OCg)) << 2;
-  const vs = align16(<usize>images * Q * Cg) << 2;
+  const as = spaced(packedASize(images * Q, OCg)) << 2;
+  const vs = spaced(<usize>images * Q * Cg) << 2;
   const a = scratch, dv = a + <usize>XI * as, dxp = dv + <usize>XI * vs;
   const dyPlane = <usize>(4 * Q) << 2, dyRow = <usize>(2 * TW) << 2;
 
@@ -586,7 +596,7 @@ export function winograd_backward_data_task(
  *   xp, dyp   as for the forward and dx
  *   partials  [chunks][groups][16][OCg][Cg]; the host adds the chunks in chunk order, then
  *             winograd_filter_grad_task makes dw
- *   scratch   16*align16(packedASize(OCg, S)) + 16*align16(packedBSize(Cg, S)) + align16(PH*PW) floats
+ *   scratch   16*spaced(packedASize(OCg, S)) + 16*spaced(packedBSize(Cg, S)) + align16(PH*PW) floats
  */
 export function winograd_backward_filter_task(
   task: i32, scratch: usize,
@@ -598,7 +608,7 @@ export function winograd_backward_filter_task(
   const g = task % groups, chunk = task / groups;
   const n0 = chunk * imagesPerChunk, n1 = min(N, n0 + imagesPerChunk);
   const S = span * Q;
-  const as = align16(packedASize(OCg, S)) << 2, bs = align16(packedBSize(Cg, S)) << 2;
+  const as = spaced(packedASize(OCg, S)) << 2, bs = spaced(packedBSize(Cg, S)) << 2;
   const a = scratch, b = a + <usize>XI * as, zero = b + <usize>XI * bs;
   const plane = <usize>PH * PW << 2, rs = <usize>PW << 2;
   const dyPlane = <usize>(4 * Q) << 2, dyRow = <usize>(2 * TW) << 2;

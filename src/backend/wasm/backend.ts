@@ -128,6 +128,8 @@ const isF32 = (a: FloatArray): a is Float32Array => a instanceof Float32Array;
 const roundUp = (x: number, to: number): number => Math.ceil(x / to) * to;
 /** Floats rounded up to 64 bytes, so that consecutive regions stay aligned (assembly align16). */
 const align16 = (floats: number): number => roundUp(floats, 16);
+/** Floats between consecutive Winograd coordinate buffers (assembly/winograd.ts spaced). */
+const spaced = (floats: number): number => align16(floats) + 16;
 
 /**
  * How Winograd's F(2x2, 3x3) tiles a convolution's output: TH x TW tiles of 2x2 outputs (Q per
@@ -585,7 +587,7 @@ export class WasmKernelBackend implements WasmBackend {
     // pieces of about WINOGRAD_PIECE_TILES tiles, and a few per thread
     const pieces = Math.max(Math.ceil(T / WINOGRAD_PIECE_TILES), Math.ceil((3 * this.runner.threads) / groups));
     const rows = Math.min(roundUp(T, GEMM_MR), roundUp(Math.ceil(T / pieces), GEMM_MR));
-    const scratch = this.scratch(16 * align16(packedASize(rows, Cg)) + 16 * rows * OCg);
+    const scratch = this.scratch(16 * spaced(packedASize(rows, Cg)) + 16 * spaced(rows * OCg));
     const xp = this.winogradPadInput(x, geo, tiles, scratch);
     this.run('winograd_forward_task', groups * Math.ceil(T / rows), scratch,
       [xp, N, C, PH, PW, OC, groups, TH, TW, OH, OW, uPacked, bias, yPtr, rows]);
@@ -607,8 +609,8 @@ export class WasmKernelBackend implements WasmBackend {
     const span = Math.max(1, Math.min(imagesPerChunk, Math.floor(WINOGRAD_SPAN_TILES / Q)));
     const S = span * Q;
     const scratch = this.scratch(Math.max(
-      16 * align16(packedASize(mt, OCg)) + 16 * align16(mt * Cg) + images * PH * PW * Cg, // dx: dM packed, dV, padded dx
-      16 * align16(packedASize(OCg, S)) + 16 * align16(packedBSize(Cg, S)) + align16(PH * PW), // dW: dM^T, V packed, a zero plane
+      16 * spaced(packedASize(mt, OCg)) + 16 * spaced(mt * Cg) + images * PH * PW * Cg, // dx: dM packed, dV, padded dx
+      16 * spaced(packedASize(OCg, S)) + 16 * spaced(packedBSize(Cg, S)) + align16(PH * PW), // dW: dM^T, V packed, a zero plane
     ));
     const dyIn = this.place(dy);
     const dyp = OH % 2 === 0 && OW % 2 === 0 ? dyIn : this.padPlanes(dyIn, N * OC, OH, OW, 0, 2 * TH, 2 * TW, scratch);
