@@ -576,6 +576,7 @@ export class WasmKernelBackend implements WasmBackend {
     return dst;
   }
 
+  /** conv2dForward of a 3x3 kernel of stride 1: y [N, OC, OH, OW]. */
   private winogradForward(x: Float32Array, w: Float32Array, b: Float32Array | null, geo: ConvGeometry): Float32Array {
     const { N, C, OC, groups, OH, OW, Cg, OCg } = geo;
     const tiles = winogradTiles(geo);
@@ -594,6 +595,7 @@ export class WasmKernelBackend implements WasmBackend {
     return this.deliver(yPtr, N * OC * OH * OW);
   }
 
+  /** conv2dBackward of a 3x3 kernel of stride 1: dx, then dW (partials per chunk, added, transformed back), then db. */
   private winogradBackward(x: Float32Array, w: Float32Array, dy: Float32Array, geo: ConvGeometry): { dx: Float32Array; dw: Float32Array; db: Float32Array } {
     const { N, C, H, W, OC, pad, groups, OH, OW, Cg, OCg } = geo;
     const tiles = winogradTiles(geo);
@@ -621,9 +623,9 @@ export class WasmKernelBackend implements WasmBackend {
     this.run('winograd_backward_filter_task', chunks * groups, scratch,
       [xp, dyp, N, C, OC, groups, TH, TW, imagesPerChunk, span, partials]);
     if (chunks > 1) this.sum(partials, chunks, 16 * OC * Cg, partials, scratch);
-    const perOut = Math.max(1, Math.ceil(OC / (4 * this.runner.threads)));
-    this.run('winograd_filter_grad_task', Math.ceil(OC / perOut), scratch, [partials, OC, Cg, groups, dwPtr, perOut]);
+    // dw = G^T dU G and db: ranges of output channels
     const per = Math.max(1, Math.ceil(OC / (4 * this.runner.threads)));
+    this.run('winograd_filter_grad_task', Math.ceil(OC / per), scratch, [partials, OC, Cg, groups, dwPtr, per]);
     this.run('conv2d_bias_grad_task', Math.ceil(OC / per), scratch, [dyIn, N, OC, OH * OW, dbPtr, per]);
     return { dx: this.deliver(dxPtr, N * C * H * W), dw: this.deliver(dwPtr, OC * Cg * 9), db: this.deliver(dbPtr, OC) };
   }
