@@ -5,6 +5,7 @@
  * other processes put on the machine.
  */
 
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { createRequire } from 'node:module';
@@ -48,6 +49,18 @@ export function relaxedSimdFlags(): string[] {
   const major = Number(process.versions.node.split('.')[0]);
   const flag = '--experimental-wasm-relaxed-simd';
   return major < 21 && !process.execArgv.includes(flag) ? [flag] : [];
+}
+
+/**
+ * For a bench that runs our kernels: when this Node needs relaxedSimdFlags(), runs the script at
+ * `scriptUrl` again with them (same arguments, output inherited) and exits with its status;
+ * otherwise returns. Call it before any work.
+ */
+export function rerunWithRelaxedSimd(scriptUrl: string): void {
+  const flags = relaxedSimdFlags();
+  if (flags.length === 0) return;
+  const child = spawnSync(process.execPath, [...flags, ...process.execArgv, fileURLToPath(scriptUrl), ...process.argv.slice(2)], { stdio: 'inherit' });
+  process.exit(child.status ?? 1);
 }
 
 const require = createRequire(import.meta.url);

@@ -26,7 +26,6 @@
  * that flag when needed. Results go to bench/results/gemm-<date>.md.
  */
 
-import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -37,6 +36,7 @@ import { readKernelBytes } from '../src/backend/wasm/node-loader.js';
 import { architecture, type ArchName } from '../src/model/architectures.js';
 import { inferShapes } from '../src/model/shapes.js';
 import { Rng } from '../src/rng.js';
+import { rerunWithRelaxedSimd } from './engines.js';
 import { machineDescription, median, today } from './machine.js';
 
 const args = process.argv.slice(2);
@@ -46,14 +46,8 @@ const flag = (name: string, dflt: number): number => {
 };
 const seconds = flag('seconds', 0.2);
 const batch = flag('batch', 1);
-const RELAXED_FLAG = '--experimental-wasm-relaxed-simd';
-
 // Re-run with the relaxed-SIMD flag if this Node needs it (Node 20).
-if (!canRun(readKernelBytes('relaxed')) && !process.execArgv.includes(RELAXED_FLAG)) {
-  const script = fileURLToPath(import.meta.url);
-  const child = spawnSync(process.execPath, [RELAXED_FLAG, ...process.execArgv, script, ...args], { stdio: 'inherit' });
-  process.exit(child.status ?? 1);
-}
+rerunWithRelaxedSimd(import.meta.url);
 
 const BUILDS: BuildName[] = canRun(readKernelBytes('relaxed')) ? ['simd', 'relaxed'] : ['simd'];
 

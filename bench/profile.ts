@@ -14,14 +14,12 @@
  * Results go to bench/results/profile-<arch>-<date>.md.
  */
 
-import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { inScope } from '../src/backend/backend.js';
 import { WasmKernelBackend } from '../src/backend/wasm/backend.js';
-import { canRun, createMemory } from '../src/backend/wasm/kernels.js';
-import { loadKernels, readKernelBytes } from '../src/backend/wasm/node-loader.js';
+import { createMemory } from '../src/backend/wasm/kernels.js';
+import { loadKernels } from '../src/backend/wasm/node-loader.js';
 import { WorkerPool } from '../src/backend/wasm/node-pool.js';
 import { InlineRunner, type TaskJob, type TaskRunner } from '../src/backend/wasm/runner.js';
 import { type ArchName, architecture, isArchName } from '../src/model/architectures.js';
@@ -29,6 +27,7 @@ import { forward, lossAndGradients } from '../src/model/network.js';
 import { syntheticInput, syntheticLabels, syntheticWeights } from '../src/model/synthetic.js';
 import { Rng } from '../src/rng.js';
 import { residentTrainingState, sgdStepOn, zeroMomentum } from '../src/train/optimizer.js';
+import { rerunWithRelaxedSimd } from './engines.js';
 import { machineDescription, median, today } from './machine.js';
 
 const args = process.argv.slice(2);
@@ -43,13 +42,9 @@ const THREADS = Number(value('threads', '2'));
 const STEPS = Number(value('steps', '7'));
 const FORWARD = args.includes('--forward');
 const DIRECT = args.includes('--direct');
-const RELAXED_FLAG = '--experimental-wasm-relaxed-simd';
 
 // Re-run with the relaxed-SIMD flag if this Node needs it (Node 20), so that the fastest build runs.
-if (!canRun(readKernelBytes('relaxed')) && !process.execArgv.includes(RELAXED_FLAG)) {
-  const child = spawnSync(process.execPath, [RELAXED_FLAG, ...process.execArgv, fileURLToPath(import.meta.url), ...args], { stdio: 'inherit' });
-  process.exit(child.status ?? 1);
-}
+rerunWithRelaxedSimd(import.meta.url);
 
 /** A runner that times every job it passes on, by kernel. */
 class TimingRunner implements TaskRunner {

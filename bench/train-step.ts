@@ -47,7 +47,7 @@ import { syntheticInput, syntheticLabels, syntheticWeights } from '../src/model/
 import { Rng } from '../src/rng.js';
 import { residentTrainingState, sgdStepOn, zeroMomentum } from '../src/train/optimizer.js';
 import {
-  type DisposableBackend, errorText, loadWasmBackend, log, relaxedSimdFlags, waitForQuiet, withForeignLoad,
+  type DisposableBackend, errorText, loadWasmBackend, log, relaxedSimdFlags, rerunWithRelaxedSimd, waitForQuiet, withForeignLoad,
 } from './engines.js';
 import { machineDescription, median, today } from './machine.js';
 
@@ -57,11 +57,8 @@ const option = (name: string): string | undefined => {
   return i >= 0 ? args[i + 1] : undefined;
 };
 
-// The kernels' relaxed-SIMD build needs this flag on Node 20 (as bench/gemm.ts): re-run with it.
-if (relaxedSimdFlags().length) {
-  const child = spawnSync(process.execPath, [...relaxedSimdFlags(), ...process.execArgv, fileURLToPath(import.meta.url), ...args], { stdio: 'inherit' });
-  process.exit(child.status ?? 1);
-}
+// The kernels' relaxed-SIMD build needs a flag on Node 20: re-run with it.
+rerunWithRelaxedSimd(import.meta.url);
 
 /** Debian's interpreter has PyTorch 1.13 (the pyenv python3 has none); TORCH_PYTHON overrides. */
 const PYTHON = process.env.TORCH_PYTHON ?? '/usr/bin/python3';

@@ -14,14 +14,10 @@
  * Results go to bench/results/winograd-<date>.md.
  */
 
-import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { inScope } from '../src/backend/backend.js';
 import { type WasmBackend } from '../src/backend/wasm/backend.js';
-import { canRun } from '../src/backend/wasm/kernels.js';
-import { readKernelBytes } from '../src/backend/wasm/node-loader.js';
 import { createWasmBackendSync } from '../src/backend/wasm/node-backend.js';
 import { type ArchName, architecture } from '../src/model/architectures.js';
 import { lossAndGradients } from '../src/model/network.js';
@@ -29,7 +25,7 @@ import { inferShapes } from '../src/model/shapes.js';
 import { syntheticInput, syntheticLabels, syntheticWeights } from '../src/model/synthetic.js';
 import { Rng } from '../src/rng.js';
 import type { Tensor } from '../src/tensor.js';
-import { maxRelativeError } from './engines.js';
+import { maxRelativeError, rerunWithRelaxedSimd } from './engines.js';
 import { machineDescription, median, today } from './machine.js';
 
 const args = process.argv.slice(2);
@@ -39,15 +35,11 @@ const flag = (name: string, dflt: number): number => {
 };
 const RUNS = flag('runs', 7);
 const THREADS = flag('threads', 2);
-const RELAXED_FLAG = '--experimental-wasm-relaxed-simd';
 const onlyAt = args.indexOf('--only');
 const ONLY = onlyAt >= 0 ? args[onlyAt + 1] : '';
 
-// Re-run with the relaxed-SIMD flag if this Node needs it (Node 20), so both engines use the fastest build.
-if (!canRun(readKernelBytes('relaxed')) && !process.execArgv.includes(RELAXED_FLAG)) {
-  const child = spawnSync(process.execPath, [RELAXED_FLAG, ...process.execArgv, fileURLToPath(import.meta.url), ...args], { stdio: 'inherit' });
-  process.exit(child.status ?? 1);
-}
+// Re-run with the relaxed-SIMD flag if this Node needs it (Node 20), so that the fastest build runs.
+rerunWithRelaxedSimd(import.meta.url);
 
 
 interface Case {
