@@ -171,5 +171,11 @@ export function flag(args: string[], name: string, dflt: number): number {
   return i >= 0 ? Number(args[i + 1]) : dflt;
 }
 
+/** The text after `--name` in args, or `dflt`. */
+export function textFlag(args: string[], name: string, dflt: string): string {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : dflt;
+}
+
 /** Progress and notes of a bench, on stderr (stdout carries the report). */
 export const log = (s: string): void => void process.stderr.write(`${s}\n`);

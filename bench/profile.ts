@@ -27,19 +27,15 @@ import { forward, lossAndGradients } from '../src/model/network.js';
 import { syntheticInput, syntheticLabels, syntheticWeights } from '../src/model/synthetic.js';
 import { Rng } from '../src/rng.js';
 import { residentTrainingState, sgdStepOn, zeroMomentum } from '../src/train/optimizer.js';
-import { rerunWithRelaxedSimd } from './engines.js';
+import { flag, rerunWithRelaxedSimd, textFlag } from './engines.js';
 import { machineDescription, median, today } from './machine.js';
 
 const args = process.argv.slice(2);
-const value = (name: string, dflt: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
-const ARCH = value('arch', 'mini');
+const ARCH = textFlag(args, 'arch', 'mini');
 if (!isArchName(ARCH)) throw new Error(`--arch: unknown architecture ${ARCH}`);
-const BATCH = Number(value('batch', ARCH === 'mini' ? '128' : '8'));
-const THREADS = Number(value('threads', '2'));
-const STEPS = Number(value('steps', '7'));
+const BATCH = flag(args, 'batch', ARCH === 'mini' ? 128 : 8);
+const THREADS = flag(args, 'threads', 2);
+const STEPS = flag(args, 'steps', 7);
 const FORWARD = args.includes('--forward');
 const DIRECT = args.includes('--direct');
 

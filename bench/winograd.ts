@@ -25,18 +25,13 @@ import { inferShapes } from '../src/model/shapes.js';
 import { syntheticInput, syntheticLabels, syntheticWeights } from '../src/model/synthetic.js';
 import { Rng } from '../src/rng.js';
 import type { Tensor } from '../src/tensor.js';
-import { maxRelativeError, rerunWithRelaxedSimd } from './engines.js';
+import { flag, maxRelativeError, rerunWithRelaxedSimd, textFlag } from './engines.js';
 import { machineDescription, median, today } from './machine.js';
 
 const args = process.argv.slice(2);
-const flag = (name: string, dflt: number): number => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : dflt;
-};
-const RUNS = flag('runs', 7);
-const THREADS = flag('threads', 2);
-const onlyAt = args.indexOf('--only');
-const ONLY = onlyAt >= 0 ? args[onlyAt + 1] : '';
+const RUNS = flag(args, 'runs', 7);
+const THREADS = flag(args, 'threads', 2);
+const ONLY = textFlag(args, 'only', '');
 
 // Re-run with the relaxed-SIMD flag if this Node needs it (Node 20), so that the fastest build runs.
 rerunWithRelaxedSimd(import.meta.url);
